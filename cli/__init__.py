@@ -1,0 +1,1 @@
+"""The `skillsets` command line (typer + rich). One module per subcommand group."""

@@ -1,0 +1,1 @@
+"""Model catalog, skillset generator and the shared runtime that generated skillsets import."""
