@@ -1,0 +1,1 @@
+"""Stored metrics and their analysis: DuckDB warehouse, validated loading, Parquet exchange."""

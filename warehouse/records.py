@@ -1,0 +1,104 @@
+"""Typed records: what the pipeline stages hand to the warehouse.
+
+Every row carries the run that made it and the environment fingerprint it was measured on.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+#: Units a result may carry; anything else is rejected on the way in.
+UNITS = frozenset({"ms", "s", "items/s", "tokens/s", "bytes", "ratio", "count"})
+Benchmark = Literal["inference", "throughput"]
+CompatibilityStatus = Literal["pass", "fail", "skip"]
+Severity = Literal["low", "medium", "high", "critical"]
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now, the one clock every record uses."""
+    return datetime.now(UTC)
+
+
+class RunRecord(BaseModel):
+    """One flow run (or CLI run) that produced rows."""
+
+    run_id: str
+    flow: str
+    started_at: datetime = Field(default_factory=utcnow)
+    ended_at: datetime | None = None
+    status: Literal["running", "completed", "failed"] = "running"
+    git_sha: str
+    environment_id: str
+    packages: dict[str, str | None] = Field(default_factory=dict)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+
+class ResultRecord(BaseModel):
+    """One benchmark metric, long format.
+
+    The series key is (model_type, hardware, precision, batch_size, benchmark, metric).
+    Statistics columns are filled where the metric has samples (latencies); `samples` may hold the
+    raw sample values so distributions can be compared later.
+    """
+
+    run_id: str
+    environment_id: str
+    model_type: str
+    hardware: str
+    precision: str = "fp32"
+    batch_size: int = 1
+    benchmark: Benchmark
+    metric: str
+    value: float
+    unit: str
+    n: int | None = None
+    mean: float | None = None
+    stdev: float | None = None
+    p50: float | None = None
+    p90: float | None = None
+    p99: float | None = None
+    min: float | None = None
+    max: float | None = None
+    samples: list[float] | None = None
+    measured_at: datetime = Field(default_factory=utcnow)
+
+
+class CompatibilityRecord(BaseModel):
+    """Whether one model type's skillset works on one hardware backend, and if not why."""
+
+    run_id: str
+    environment_id: str
+    model_type: str
+    hardware: str
+    status: CompatibilityStatus
+    error_type: str | None = None
+    message: str | None = None
+    seconds: float | None = None
+    max_abs_diff: float | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+    checked_at: datetime = Field(default_factory=utcnow)
+
+
+class AlertRecord(BaseModel):
+    """A detected regression on one series. One change is one alert; recovery closes it."""
+
+    alert_id: str
+    model_type: str
+    hardware: str
+    precision: str
+    batch_size: int
+    benchmark: Benchmark
+    metric: str
+    first_bad_run_id: str
+    severity: Severity
+    change: float = Field(description="relative change, signed; +0.15 = 15% higher than baseline")
+    confidence: float = Field(description="1 - p-value of the rank test")
+    p_value: float
+    status: Literal["open", "closed"] = "open"
+    opened_at: datetime = Field(default_factory=utcnow)
+    closed_at: datetime | None = None
+    closed_by_run_id: str | None = None
+    message: str = ""
