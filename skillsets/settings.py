@@ -34,6 +34,13 @@ class Settings(BaseSettings):
     scheduler_address: str = ""
     #: Backends to use: `auto` (every available one) or names, comma-separated in the environment.
     hardware: Annotated[list[str], NoDecode] = ["auto"]
+    #: Mutual TLS for Dask: one CA, and the certificate + key this process presents (the same
+    #: pair serves scheduler, workers and clients unless the deployment issues one per role).
+    tls_ca_file: Path | None = None
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    #: A scheduler reachable beyond loopback without TLS is refused unless this is set.
+    allow_insecure_remote: bool = False
 
     @field_validator("hardware", mode="before")
     @classmethod
@@ -62,6 +69,19 @@ class Settings(BaseSettings):
         if value and "://" not in value:
             raise ValueError(f"{value!r} has no scheme; write e.g. tcp://{value} or tls://{value}")
         return value
+
+
+    @field_validator("tls_ca_file", "tls_cert_file", "tls_key_file")
+    @classmethod
+    def _file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @property
+    def tls_enabled(self) -> bool:
+        """Whether a complete TLS configuration (CA, certificate, key) is set."""
+        return None not in (self.tls_ca_file, self.tls_cert_file, self.tls_key_file)
 
 
 def load_settings(**overrides: object) -> Settings:
