@@ -16,6 +16,15 @@ Benchmark = Literal["inference", "throughput"]
 CompatibilityStatus = Literal["pass", "fail", "skip"]
 Severity = Literal["low", "medium", "high", "critical"]
 
+#: What identifies one time series of measurements across runs.
+SERIES_KEY: tuple[str, ...] = (
+    "model_type", "hardware", "precision", "batch_size", "benchmark", "metric"
+)
+#: One result row per series per run: loading the same key twice adds nothing.
+RESULT_KEY: tuple[str, ...] = ("run_id", *SERIES_KEY)
+#: One compatibility row per model type per hardware per run.
+COMPATIBILITY_KEY: tuple[str, ...] = ("run_id", "model_type", "hardware")
+
 
 def utcnow() -> datetime:
     """Timezone-aware now, the one clock every record uses."""
