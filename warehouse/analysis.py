@@ -1,0 +1,777 @@
+"""Regression analysis over benchmark history: change points, comparisons, trends, anomalies.
+
+Pure functions on numbers: no I/O, no warehouse, no Prefect. Every function takes plain
+sequences (NaN marks a missing value and is dropped, never silently treated as zero) and says
+which direction is worse.
+
+Direction of "worse", by unit (see `higher_is_better`):
+
+| unit | examples | worse when |
+| --- | --- | --- |
+| `ms`, `s` | latency p50, load time | higher |
+| `bytes` | peak memory | higher |
+| `count` | recompilations, graph breaks | higher |
+| `items/s`, `tokens/s` | throughput | lower |
+| `ratio` | speedup, accuracy | by metric name (`METRIC_DIRECTIONS`) |
+
+Metrics that are not measurements (`NOT_JUDGED`: the worker count, the supported flag) are never
+judged.
+
+Relative changes are signed and in the metric's own terms: +0.15 means the current level is 15%
+higher than the baseline (a regression for latency, an improvement for throughput).
+
+Why these methods (the tools performance teams trust, combined):
+
+- Change points: an L1 (median) piecewise-constant fit in the style of asv's `step_detect`
+  (robust to outliers), solved exactly by dynamic programming with a BIC-like penalty scaled by
+  a noise estimate from first differences (robust to steps and drift). Every candidate change is
+  then re-tested, Otava-style, and kept only at p < `alpha` by both a robust (bisquare) fit of
+  step + drift and a rank test on the drift-corrected values; the weakest is dropped first and
+  its neighbours re-tested.
+- Comparisons: Mann-Whitney U (asv's test, p < 0.002 by default), the Hodges-Lehmann shift on
+  log values as the relative change, and its distribution-free (Moses) confidence interval. A
+  regression needs both significance and a minimum effect (5%), so tiny but real shifts in very
+  quiet series do not page anyone.
+- Trends: Theil-Sen slope with its confidence interval, Mann-Kendall (Kendall tau) p-value.
+- Anomalies: robust z-scores (median, MAD x 1.4826) per metric plus scikit-learn's
+  IsolationForest across metrics; a run is anomalous only when both agree.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from scipy import stats
+
+from warehouse.records import Severity
+
+#: MAD -> standard deviation for normally distributed data.
+MAD_TO_SIGMA = 1.4826
+#: Mean absolute deviation -> standard deviation (sqrt(pi/2)), the fallback when the MAD is 0.
+MEANAD_TO_SIGMA = 1.2533
+
+#: Whether a higher value is better, by unit. `ratio` is decided by metric name.
+UNIT_DIRECTIONS: dict[str, bool] = {
+    "ms": False,
+    "s": False,
+    "bytes": False,
+    "count": False,
+    "items/s": True,
+    "tokens/s": True,
+}
+#: Metric names whose direction overrides the unit's (and decides `ratio` metrics).
+METRIC_DIRECTIONS: dict[str, bool] = {
+    "throughput": True,
+    "speedup": True,
+    "accuracy": True,
+    "max_abs_diff": False,
+}
+#: Metrics stored with results that are not measurements of speed or size, and why they are
+#: never judged.
+NOT_JUDGED: dict[str, str] = {
+    "concurrent_workers": "a benchmark parameter (the thread count), not a measurement",
+    "supported": "whether the combination ran; compatibility checks track that",
+}
+#: Severity tiers by the size of the relative change in the worse direction, largest first.
+SEVERITY_TIERS: tuple[tuple[float, Severity], ...] = (
+    (0.30, "critical"),
+    (0.20, "high"),
+    (0.10, "medium"),
+    (0.05, "low"),
+)
+
+Verdict = Literal["regression", "improvement", "unchanged"]
+Test = Literal["mann-whitney-u", "robust-z", "insufficient-data"]
+
+
+def higher_is_better(metric: str, unit: str) -> bool:
+    """Whether a higher value of this metric is better (throughput) or worse (latency, memory).
+
+    The metric name wins over the unit (`METRIC_DIRECTIONS`), then the unit decides
+    (`UNIT_DIRECTIONS`).
+
+    Raises:
+        ValueError: the metric is not a performance measurement (`NOT_JUDGED`), or neither the
+            metric nor the unit has a known direction; add the metric to `METRIC_DIRECTIONS`.
+    """
+    if metric in NOT_JUDGED:
+        raise ValueError(f"metric {metric!r} is not judged: {NOT_JUDGED[metric]}")
+    if metric in METRIC_DIRECTIONS:
+        return METRIC_DIRECTIONS[metric]
+    if unit in UNIT_DIRECTIONS:
+        return UNIT_DIRECTIONS[unit]
+    raise ValueError(
+        f"no known direction for metric {metric!r} in unit {unit!r}: add it to "
+        "warehouse.analysis.METRIC_DIRECTIONS (units with a direction: "
+        f"{', '.join(UNIT_DIRECTIONS)})"
+    )
+
+
+def severity_for(change: float, *, higher_is_better: bool) -> Severity | None:
+    """Severity of a relative change: low >= 5%, medium >= 10%, high >= 20%, critical >= 30%.
+
+    Args:
+        change: Signed relative change (+0.25 = 25% higher than the baseline).
+        higher_is_better: Direction of the metric; only a change in the worse direction has a
+            severity.
+
+    Returns:
+        The tier, or None for an improvement or a change below 5%.
+    """
+    worse = -change if higher_is_better else change
+    for threshold, severity in SEVERITY_TIERS:
+        if worse >= threshold - 1e-12:
+            return severity
+    return None
+
+
+def _finite(values: Sequence[float] | np.ndarray) -> np.ndarray:
+    array = np.asarray(values, dtype=np.float64).ravel()
+    return array[np.isfinite(array)]
+
+
+def _to_log_if_positive(values: np.ndarray) -> np.ndarray:
+    """Log values when all are positive (lognormal noise becomes additive, steps relative)."""
+    if values.size and bool(np.all(values > 0)):
+        return np.log(values)
+    return values
+
+
+def noise_scale(values: Sequence[float] | np.ndarray) -> float:
+    """Robust standard deviation of the point-to-point noise of a series.
+
+    Uses first differences, so a step or a slow drift barely moves it: sigma = MAD(diff) x 1.4826
+    / sqrt(2). When the MAD is 0 (quantised values) it falls back to the mean absolute deviation
+    x 1.2533 / sqrt(2). NaN values are dropped first.
+
+    Returns:
+        The scale in the values' units; 0.0 for a constant series or fewer than 2 values.
+    """
+    x = _finite(values)
+    if x.size < 2:
+        return 0.0
+    d = np.diff(x)
+    dev = np.abs(d - np.median(d))
+    sigma = MAD_TO_SIGMA * float(np.median(dev)) / math.sqrt(2)
+    if sigma == 0.0:
+        sigma = MEANAD_TO_SIGMA * float(np.mean(dev)) / math.sqrt(2)
+    return sigma
+
+
+def _l1_segment_costs(x: np.ndarray) -> np.ndarray:
+    """cost[i, j] = sum |x[i:j] - median(x[i:j])| for all 0 <= i < j <= n (inf elsewhere).
+
+    For sorted values the sum of absolute deviations from the median is the sum of the upper
+    half minus the sum of the lower half, so each segment length is one vectorised sort.
+    """
+    n = x.size
+    cost = np.full((n + 1, n + 1), np.inf)
+    offsets = np.arange(n)
+    for length in range(1, n + 1):
+        starts = offsets[: n - length + 1]
+        windows = np.sort(x[starts[:, None] + offsets[None, :length]], axis=1)
+        half = length // 2
+        cost[starts, starts + length] = (
+            windows[:, length - half :].sum(axis=1) - windows[:, :half].sum(axis=1)
+        )
+    return cost
+
+
+def _optimal_partition(x: np.ndarray, penalty: float, min_size: int) -> list[int]:
+    """Exact minimiser of sum of L1 segment costs + penalty per segment (optimal partitioning)."""
+    n = x.size
+    cost = _l1_segment_costs(x)
+    best = np.full(n + 1, np.inf)
+    best[0] = -penalty
+    last = np.zeros(n + 1, dtype=int)
+    starts = np.arange(n + 1)
+    for j in range(min_size, n + 1):
+        allowed = (starts <= j - min_size) & ((starts == 0) | (starts >= min_size))
+        candidates = np.where(allowed, best + cost[:, j] + penalty, np.inf)
+        last[j] = int(np.argmin(candidates))
+        best[j] = candidates[last[j]]
+    bounds = []
+    j = n
+    while j > 0:
+        j = int(last[j])
+        if j > 0:
+            bounds.append(j)
+    return sorted(bounds)
+
+
+def _within_segment_slope(t: np.ndarray, x: np.ndarray, right: np.ndarray) -> float:
+    """Theil-Sen slope from pairs on the same side of a change only, so the step does not bias
+    it but a drift running through both sides does."""
+    slopes = []
+    for side in (~right, right):
+        ts, xs = t[side], x[side]
+        if ts.size >= 2:
+            i, j = np.triu_indices(ts.size, k=1)
+            slopes.append((xs[j] - xs[i]) / (ts[j] - ts[i]))
+    return float(np.median(np.concatenate(slopes))) if slopes else 0.0
+
+
+#: Tukey bisquare tuning constant (95% efficiency under normal noise).
+_BISQUARE_C = 4.685
+_BISQUARE_EFFICIENCY = 0.95
+
+
+def _step_p_value(x: np.ndarray, start: int, k: int, stop: int, window: int) -> float:
+    """Two-sided p-value of a level change at k in noise-scaled values x (unit noise).
+
+    Uses at most `window` points either side of k, within [start, stop). Two tests must both
+    reject, so the larger p-value is returned:
+
+    - Model test: level + step at k + a common drift slope, fitted by Tukey-bisquare IRLS
+      (started from the within-side Theil-Sen slope and the side medians) so outliers get no
+      weight; z = step / its standard error under unit noise. Because the drift is fitted too, a
+      slow drift cut into a staircase does not pass as a step, and the drift's uncertainty
+      counts against the step.
+    - Rank test: Mann-Whitney U between the two sides after removing the fitted drift, which a
+      burst of outliers cannot fake (two slow nights in a three-run segment fool any level fit).
+    """
+    lo, hi = max(start, k - window), min(stop, k + window)
+    t = np.arange(lo, hi, dtype=np.float64) - k
+    y = x[lo:hi]
+    right = t >= 0
+    slope = _within_segment_slope(t, y, right)
+    design = np.column_stack([np.ones_like(t), right.astype(np.float64), t])
+    detrended = y - slope * t
+    level = float(np.median(detrended[~right]))
+    beta = np.array([level, float(np.median(detrended[right])) - level, slope])
+    for _ in range(20):
+        u = (y - design @ beta) / _BISQUARE_C
+        weights = np.where(np.abs(u) < 1, (1 - u**2) ** 2, 0.0)
+        normal = (design * weights[:, None]).T @ design
+        if np.linalg.matrix_rank(normal) < design.shape[1]:
+            return 1.0
+        updated = np.linalg.solve(normal, (design * weights[:, None]).T @ y)
+        converged = bool(np.allclose(updated, beta, atol=1e-6))
+        beta = updated
+        if converged:
+            break
+    se = math.sqrt(np.linalg.inv(normal)[1, 1] / _BISQUARE_EFFICIENCY)
+    p_model = float(2 * stats.norm.sf(abs(beta[1]) / se))
+    residuals = y - beta[2] * t
+    if np.ptp(residuals) == 0.0:
+        return 1.0
+    p_rank = float(
+        stats.mannwhitneyu(residuals[~right], residuals[right], alternative="two-sided").pvalue
+    )
+    return max(p_model, p_rank)
+
+
+def detect_change_points(
+    values: Sequence[float] | np.ndarray,
+    *,
+    alpha: float = 0.002,
+    min_size: int = 3,
+    penalty: float | None = None,
+    window: int = 30,
+) -> list[int]:
+    """Indices where a new segment (a new level) of the series starts.
+
+    Algorithm: values are logged when all are positive (relative changes, additive lognormal
+    noise) and divided by the robust noise scale of `noise_scale`. An exact L1 piecewise-constant
+    fit (optimal partitioning, segment cost sum |x - median|) with `penalty` per segment proposes
+    candidates; medians make a sporadic outlier cheap to absorb and `min_size` keeps a run of
+    fewer outliers from becoming a segment. Each candidate is then tested against its
+    neighbouring segments (at most `window` points each side) by two tests that must both reject:
+    a bisquare fit of level + step + common drift (a slow drift cut into a staircase does not
+    pass, a slow night gets no weight) and Mann-Whitney U on the drift-corrected values (a burst
+    of slow nights cannot fake a level). The candidate with the largest p-value >= `alpha` is
+    dropped and its neighbours re-tested until every remaining change is significant.
+
+    Written here rather than taken from ruptures: ruptures' L1 Pelt costs about 60 ms on 60
+    points in pure Python, too slow to re-run every night for thousands of series (this is
+    about 4 ms), and neither it nor the classic tests separate a step from a drift.
+
+    Args:
+        values: The series in time order, one value per run; NaN marks a missing run.
+        alpha: Two-sided significance a change must reach (asv uses 0.002). A change needs
+            enough runs on each side to reach it: at least 3 runs after a change against 20
+            before it, or 6 against 7.
+        min_size: Fewest runs in a segment.
+        penalty: Cost per extra segment, in noise-scale units; default 3 log(n), BIC-like.
+            Smaller penalties were measured to propose so many short segments that the tests
+            lost power and let more noise through; the tests have the final word either way.
+        window: Most runs either side used to test a change.
+
+    Returns:
+        Sorted indices into `values` (NaN positions included in the numbering) of the first run
+        of each new segment. Empty for a constant series or one too short to test.
+    """
+    if min_size < 1:
+        raise ValueError(f"min_size must be >= 1, got {min_size}")
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    raw = np.asarray(values, dtype=np.float64).ravel()
+    positions = np.flatnonzero(np.isfinite(raw))
+    x = _to_log_if_positive(raw[positions])
+    n = x.size
+    if n < 2 * min_size:
+        return []
+    sigma = noise_scale(x)
+    if sigma == 0.0:
+        return []
+    x = (x - np.median(x)) / sigma
+    pen = 3.0 * math.log(n) if penalty is None else penalty
+    bounds = _optimal_partition(x, pen, min_size)
+    while bounds:
+        edges = [0, *bounds, n]
+        p_values = [
+            _step_p_value(x, edges[i], edges[i + 1], edges[i + 2], window)
+            for i in range(len(bounds))
+        ]
+        worst = int(np.argmax(p_values))
+        if p_values[worst] < alpha:
+            break
+        del bounds[worst]
+    return [int(positions[b]) for b in bounds]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Whether `current` differs from `baseline`, how much, and how sure we are.
+
+    Attributes:
+        change: Signed relative change of current vs baseline (+0.15 = 15% higher).
+        low: Lower bound of the confidence interval of `change`.
+        high: Upper bound of the confidence interval of `change`.
+        p_value: Two-sided p-value of the test in `test`.
+        verdict: "regression" (significant and at least `min_effect` in the worse direction),
+            "improvement" (the same in the better direction) or "unchanged".
+        test: "mann-whitney-u" (current has 2+ values), "robust-z" (one current value against a
+            baseline of 5+), or "insufficient-data".
+        n_baseline: Finite baseline values used.
+        n_current: Finite current values used.
+        baseline_median: Median of the baseline, in the metric's unit.
+        current_median: Median of the current values, in the metric's unit.
+    """
+
+    change: float
+    low: float
+    high: float
+    p_value: float
+    verdict: Verdict
+    test: Test
+    n_baseline: int
+    n_current: int
+    baseline_median: float
+    current_median: float
+
+    @property
+    def confidence(self) -> float:
+        """1 - p-value: how sure the test is that the level changed."""
+        return 1.0 - self.p_value
+
+
+def _moses_rank(n1: int, n2: int, confidence_level: float) -> int:
+    """0-based rank of the lower bound among the n1*n2 sorted pairwise differences (normal
+    approximation of the Mann-Whitney null distribution)."""
+    z = stats.norm.ppf(0.5 + confidence_level / 2)
+    k = math.floor(n1 * n2 / 2 - z * math.sqrt(n1 * n2 * (n1 + n2 + 1) / 12))
+    return max(k, 0)
+
+
+def compare(
+    baseline: Sequence[float] | np.ndarray,
+    current: Sequence[float] | np.ndarray,
+    *,
+    higher_is_better: bool,
+    alpha: float = 0.002,
+    min_effect: float = 0.05,
+    confidence_level: float = 0.95,
+) -> Comparison:
+    """Is `current` (a sample of measurements) a regression against `baseline`?
+
+    With 2+ current values: Mann-Whitney U (two-sided) for the p-value; the relative change is
+    the Hodges-Lehmann shift (median of all pairwise log differences current - baseline),
+    exponentiated, with its distribution-free Moses confidence interval. With exactly one current
+    value (a single run without samples) a rank test cannot reach significance, so the value is
+    scored against the baseline's median and robust scale (MAD x 1.4826) as a normal z-score
+    (Conbench's lookback z-score); this needs 5+ baseline values. Values must be positive for the
+    log scale; otherwise shifts are taken on raw values relative to the baseline median.
+
+    Args:
+        baseline: The reference: the history's points or a baseline run's samples. NaN dropped.
+        current: The measurements under test. NaN dropped.
+        higher_is_better: True for throughput-like metrics, False for latency and memory.
+        alpha: Two-sided significance level the verdict requires.
+        min_effect: Smallest relative change (either direction) that counts; 0.05 = 5%.
+        confidence_level: Level of the interval `low`..`high`.
+
+    Returns:
+        The comparison; `verdict` is "regression" only when p < alpha AND the change is at least
+        `min_effect` in the worse direction.
+
+    Raises:
+        ValueError: either side has no finite value, or the baseline median is 0 so a relative
+            change is undefined.
+    """
+    b, c = _finite(baseline), _finite(current)
+    if b.size == 0 or c.size == 0:
+        raise ValueError(
+            f"cannot compare: {b.size} finite baseline and {c.size} finite current values; "
+            "both need at least one"
+        )
+    base_med, cur_med = float(np.median(b)), float(np.median(c))
+    logged = bool(np.all(b > 0) and np.all(c > 0))
+    if not logged and base_med == 0.0:
+        raise ValueError("relative change undefined: the baseline median is 0")
+
+    def relative(shift: float) -> float:
+        return math.expm1(shift) if logged else shift / abs(base_med)
+
+    lb, lc = (np.log(b), np.log(c)) if logged else (b, c)
+    if c.size >= 2:
+        test: Test = "mann-whitney-u"
+        p = float(stats.mannwhitneyu(c, b, alternative="two-sided").pvalue)
+        diffs = np.sort((lc[:, None] - lb[None, :]).ravel())
+        k = _moses_rank(b.size, c.size, confidence_level)
+        shift, lo, hi = float(np.median(diffs)), float(diffs[k]), float(diffs[-1 - k])
+    else:
+        center = float(np.median(lb))
+        scale = MAD_TO_SIGMA * float(np.median(np.abs(lb - center)))
+        if scale == 0.0:
+            scale = MEANAD_TO_SIGMA * float(np.mean(np.abs(lb - center)))
+        shift = float(lc[0] - center)
+        if b.size < 5 or scale == 0.0:
+            test, p, lo, hi = "insufficient-data", 1.0, shift, shift
+        else:
+            test = "robust-z"
+            # The baseline median is itself uncertain: its variance is about (pi/2) s^2 / n.
+            spread = scale * math.sqrt(1 + math.pi / (2 * b.size))
+            p = float(2 * stats.norm.sf(abs(shift) / spread))
+            z = stats.norm.ppf(0.5 + confidence_level / 2)
+            lo, hi = shift - z * spread, shift + z * spread
+    change = relative(shift)
+    verdict: Verdict = "unchanged"
+    if p < alpha and abs(change) >= min_effect:
+        worse = change < 0 if higher_is_better else change > 0
+        verdict = "regression" if worse else "improvement"
+    return Comparison(
+        change=change,
+        low=relative(lo),
+        high=relative(hi),
+        p_value=p,
+        verdict=verdict,
+        test=test,
+        n_baseline=int(b.size),
+        n_current=int(c.size),
+        baseline_median=base_med,
+        current_median=cur_med,
+    )
+
+
+@dataclass(frozen=True)
+class Trend:
+    """A Theil-Sen trend over a window.
+
+    Attributes:
+        slope: Change per run, in the metric's unit (median of pairwise slopes).
+        low: Lower bound of the slope's confidence interval.
+        high: Upper bound of the slope's confidence interval.
+        intercept: Value at index 0 of the window.
+        relative_change: slope x (n - 1) / median: the change across the window relative to its
+            level (+0.03 = drifted 3% up).
+        p_value: Mann-Kendall test of a monotonic trend (Kendall tau against time).
+        n: Finite values used.
+        worsening: The interval excludes 0 and the slope points the worse way.
+    """
+
+    slope: float
+    low: float
+    high: float
+    intercept: float
+    relative_change: float
+    p_value: float
+    n: int
+    worsening: bool
+
+
+def trend(
+    values: Sequence[float] | np.ndarray,
+    *,
+    higher_is_better: bool,
+    confidence_level: float = 0.95,
+) -> Trend:
+    """Theil-Sen slope of a series with its confidence interval and a Mann-Kendall p-value.
+
+    Args:
+        values: The window in time order, one value per run; NaN marks a missing run (its index
+            still counts as a step of time).
+        higher_is_better: Direction of the metric, for `worsening`.
+        confidence_level: Level of the slope interval.
+
+    Raises:
+        ValueError: fewer than 3 finite values.
+    """
+    raw = np.asarray(values, dtype=np.float64).ravel()
+    t = np.flatnonzero(np.isfinite(raw)).astype(np.float64)
+    y = raw[np.isfinite(raw)]
+    if y.size < 3:
+        raise ValueError(f"a trend needs at least 3 finite values, got {y.size}")
+    if np.ptp(y) == 0.0:
+        return Trend(0.0, 0.0, 0.0, float(y[0]), 0.0, 1.0, int(y.size), False)
+    slope, intercept, low, high = stats.theilslopes(y, t, alpha=confidence_level)
+    p = float(stats.kendalltau(t, y).pvalue)
+    level = float(np.median(y))
+    span = float(raw.size - 1)
+    relative_change = slope * span / abs(level) if level else math.nan
+    excludes_zero = low > 0 or high < 0
+    worse = slope < 0 if higher_is_better else slope > 0
+    return Trend(
+        slope=float(slope),
+        low=float(low),
+        high=float(high),
+        intercept=float(intercept),
+        relative_change=float(relative_change),
+        p_value=p,
+        n=int(y.size),
+        worsening=bool(excludes_zero and worse),
+    )
+
+
+def robust_zscores(values: Sequence[float] | np.ndarray) -> np.ndarray:
+    """(x - median) / (MAD x 1.4826) for each value; NaN stays NaN.
+
+    When the MAD is 0 (over half the values equal) the scale falls back to the mean absolute
+    deviation x 1.2533; when that is 0 too (constant) every score is 0.
+    """
+    x = np.asarray(values, dtype=np.float64).ravel()
+    finite = x[np.isfinite(x)]
+    if finite.size == 0:
+        return np.full(x.shape, np.nan)
+    center = float(np.median(finite))
+    dev = np.abs(finite - center)
+    scale = MAD_TO_SIGMA * float(np.median(dev))
+    if scale == 0.0:
+        scale = MEANAD_TO_SIGMA * float(np.mean(dev))
+    if scale == 0.0:
+        return np.where(np.isfinite(x), 0.0, np.nan)
+    return (x - center) / scale
+
+
+@dataclass(frozen=True)
+class AnomalyScores:
+    """Anomaly scores of runs (rows) across metrics (columns).
+
+    Attributes:
+        zscores: Robust z-score per run and metric (of log values when positive), signed so that
+            positive is worse; NaN where the value is missing.
+        worst_z: Largest (worst) z-score of each run, NaN-ignoring.
+        isolation: IsolationForest anomaly score per run, higher = more isolated (the negated
+            `score_samples`, about 0.5 for ordinary points, towards 1 for anomalies).
+        outlier: IsolationForest's own outlier decision per run.
+        anomalous: `outlier` AND `worst_z` >= the z threshold: unusual across metrics and
+            clearly worse on at least one.
+    """
+
+    zscores: np.ndarray
+    worst_z: np.ndarray
+    isolation: np.ndarray
+    outlier: np.ndarray
+    anomalous: np.ndarray = field(repr=False)
+
+
+def anomaly_scores(
+    table: Sequence[Sequence[float]] | np.ndarray,
+    *,
+    higher_is_better: Sequence[bool],
+    z_threshold: float = 3.5,
+    contamination: float | Literal["auto"] = "auto",
+    random_state: int = 0,
+) -> AnomalyScores:
+    """Score each run of a (runs x metrics) table for anomalies.
+
+    Each column is logged when positive and turned into robust z-scores, so metrics of
+    different units weigh alike; IsolationForest (seeded, 100 trees) then scores whole rows,
+    catching unusual combinations no single metric shows. A missing value enters the forest as
+    z = 0 (the column's median). 3.5 is Iglewicz and Hoaglin's cut for robust z-scores.
+
+    Args:
+        table: One row per run, one column per metric; NaN for a missing value.
+        higher_is_better: Direction of each column.
+        z_threshold: Worse-direction robust z a run must reach on some metric to be anomalous.
+        contamination: IsolationForest's expected outlier share, or "auto".
+        random_state: Seed of the forest, so scores are reproducible.
+
+    Raises:
+        ValueError: the table is not 2-D, has fewer than 2 rows, or `higher_is_better` does not
+            give one direction per column.
+    """
+    from sklearn.ensemble import IsolationForest
+
+    data = np.asarray(table, dtype=np.float64)
+    if data.ndim != 2 or data.shape[0] < 2:
+        raise ValueError(f"need a 2-D table of at least 2 runs, got shape {data.shape}")
+    if len(higher_is_better) != data.shape[1]:
+        raise ValueError(
+            f"higher_is_better has {len(higher_is_better)} entries for {data.shape[1]} columns"
+        )
+    z = np.empty_like(data)
+    for j, better_high in enumerate(higher_is_better):
+        col = data[:, j]
+        finite = col[np.isfinite(col)]
+        scaled = np.log(col) if finite.size and np.all(finite > 0) else col
+        z[:, j] = robust_zscores(scaled) * (-1.0 if better_high else 1.0)
+    forest = IsolationForest(contamination=contamination, random_state=random_state)
+    features = np.nan_to_num(z, nan=0.0, posinf=1e6, neginf=-1e6)
+    forest.fit(features)
+    isolation = -forest.score_samples(features)
+    outlier = forest.predict(features) == -1
+    filled = np.where(np.isnan(z), -np.inf, z).max(axis=1)
+    worst = np.where(np.isneginf(filled), np.nan, filled)
+    anomalous = outlier & (np.nan_to_num(worst, nan=-np.inf) >= z_threshold)
+    return AnomalyScores(
+        zscores=z, worst_z=worst, isolation=isolation, outlier=outlier, anomalous=anomalous
+    )
+
+
+@dataclass(frozen=True)
+class DetectionConfig:
+    """Thresholds of the regression flow.
+
+    Attributes:
+        alpha: Significance for change points and comparisons (two-sided).
+        min_effect: Smallest relative change that raises or keeps an alert (the "low" tier).
+        min_size: Fewest runs in a segment; a change is confirmed after this many runs at the
+            new level at the earliest.
+        window: Most runs either side of a change used as baseline / current.
+        history: Most recent runs analysed per series.
+    """
+
+    alpha: float = 0.002
+    min_effect: float = 0.05
+    min_size: int = 3
+    window: int = 30
+    history: int = 120
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.alpha < 1.0:
+            raise ValueError(f"alpha must be in (0, 1), got {self.alpha}")
+        if self.min_effect < 0:
+            raise ValueError(f"min_effect must be >= 0, got {self.min_effect}")
+        if self.min_size < 1:
+            raise ValueError(f"min_size must be >= 1, got {self.min_size}")
+        if self.window < self.min_size:
+            raise ValueError(f"window ({self.window}) must be >= min_size ({self.min_size})")
+        if self.history < 2 * self.min_size:
+            raise ValueError(f"history ({self.history}) must be >= 2 x min_size")
+
+
+#: The defaults, shared so no call builds its own.
+DEFAULT_CONFIG = DetectionConfig()
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A level change in a series, judged against the level before it.
+
+    Attributes:
+        start: Index of the first run at the new level (the first bad run for a regression).
+        comparison: The runs since `start` against the runs before it.
+        severity: Tier of a regression; None when the change is not one.
+    """
+
+    start: int
+    comparison: Comparison
+    severity: Severity | None
+
+
+@dataclass(frozen=True)
+class SeriesReview:
+    """What the latest run of a series says about its alerts.
+
+    Attributes:
+        change_points: All change points of the analysed history (indices into the values).
+        new: A regression starting after every open alert's start, or None.
+        reviewed: For each open alert's start index, the series since then against the level
+            before it; `severity` None means it recovered and the alert should close. An open
+            alert whose start has no finite baseline or current value is absent (leave it).
+    """
+
+    change_points: list[int]
+    new: Finding | None
+    reviewed: dict[int, Finding]
+
+
+def _baseline_span(start: int, change_points: Sequence[int], window: int) -> tuple[int, int]:
+    previous = max((cp for cp in change_points if cp < start), default=0)
+    return max(previous, start - window), start
+
+
+def review_series(
+    values: Sequence[float] | np.ndarray,
+    *,
+    higher_is_better: bool,
+    open_starts: Sequence[int] = (),
+    config: DetectionConfig = DEFAULT_CONFIG,
+) -> SeriesReview:
+    """Judge the newest run of a series: a new regression, and whether open alerts still hold.
+
+    The lifecycle it supports: one change raises one alert; later runs refine it; a recovered
+    series closes it.
+
+    - New regression: the last change point, if it comes more than `min_size` runs after the
+      latest open alert's start (so a change is not re-raised when its estimated position
+      wobbles), with the runs since it (at most `window`) compared against the runs before it
+      back to the previous change point (at most `window`). It is a regression when `compare`
+      says so: significant (p < `alpha`) and at least `min_effect` worse.
+    - Open alert starting at index s: the runs since the last change point at or after s (the
+      level now) against the runs before s (the level before the change). The alert stays open,
+      with refreshed numbers, while that change is still at least `min_effect` worse (no new
+      significance needed: a regression is not forgiven for being noisy); it closes once the
+      level is back within `min_effect` of the level before the change.
+
+    Args:
+        values: The series in time order, newest last; NaN marks a missing run.
+        higher_is_better: Direction of the metric.
+        open_starts: Start indices (into `values`) of the series' open alerts.
+        config: Thresholds.
+
+    Returns:
+        The review. Indices refer to `values`.
+    """
+    x = np.asarray(values, dtype=np.float64).ravel()
+    cps = detect_change_points(
+        x, alpha=config.alpha, min_size=config.min_size, window=config.window
+    )
+
+    def judge(start: int, current_from: int, *, opening: bool) -> Finding | None:
+        lo, hi = _baseline_span(start, cps, config.window)
+        base = x[lo:hi]
+        now = x[current_from:][-config.window :]
+        if np.isfinite(base).sum() == 0 or np.isfinite(now).sum() == 0:
+            return None
+        comparison = compare(
+            base, now, higher_is_better=higher_is_better, alpha=config.alpha,
+            min_effect=config.min_effect,
+        )
+        worse = -comparison.change if higher_is_better else comparison.change
+        holds = comparison.verdict == "regression" if opening else worse >= config.min_effect
+        severity = (
+            severity_for(comparison.change, higher_is_better=higher_is_better) if holds else None
+        )
+        return Finding(start=start, comparison=comparison, severity=severity)
+
+    reviewed: dict[int, Finding] = {}
+    for start in sorted(set(open_starts)):
+        level_from = max([start, *(cp for cp in cps if cp >= start)])
+        finding = judge(start, level_from, opening=False)
+        if finding is not None:
+            reviewed[start] = finding
+    new = None
+    if cps:
+        last = cps[-1]
+        latest_open = max(open_starts, default=-(10**9))
+        if last > latest_open + config.min_size:
+            finding = judge(last, last, opening=True)
+            if finding is not None and finding.severity is not None:
+                new = finding
+    return SeriesReview(change_points=cps, new=new, reviewed=reviewed)
