@@ -1,0 +1,161 @@
+"""Charts: pure specs from seeded synthetic history, with exact expectations on what they show."""
+
+from __future__ import annotations
+
+import math
+
+import polars as pl
+import pytest
+import vl_convert
+from history_data import BATCH_SIZES, FASTER, SLOWER, WORKERS, History, make_history
+
+from warehouse import charts
+from warehouse.report import measurements, series_fits, tier_coverage, vegalite_version
+
+
+@pytest.fixture(scope="module")
+def history() -> History:
+    return make_history()
+
+
+@pytest.fixture(scope="module")
+def all_results(history: History) -> pl.DataFrame:
+    return history.frame("results").drop("samples")
+
+
+@pytest.fixture(scope="module")
+def results(all_results: pl.DataFrame) -> pl.DataFrame:
+    return measurements(all_results)
+
+
+def _params(spec: dict) -> dict[str, dict]:
+    return {p["name"]: p for p in spec.get("params", [])}
+
+
+def test_trend_chart_has_bound_controls_opening_on_the_alert(
+    history: History, results: pl.DataFrame
+) -> None:
+    fitted, change_points = series_fits(results)
+    spec = charts.trend_chart(
+        results, alerts=history.frame("alerts"), change_points=change_points, fitted=fitted
+    ).to_dict()
+    params = _params(spec)
+    for name in ("show_band", "show_trend", "show_annotations"):
+        assert params[name]["bind"]["input"] == "checkbox"
+        assert params[name]["value"] is True
+    picks = {name: params[f"pick_{name}"] for name in ("model_type", "hardware", "metric")}
+    assert {p["bind"]["input"] for p in picks.values()} == {"select"}
+    assert picks["model_type"]["bind"]["options"] == ["bert", "gpt2", "t5", "vit", "whisper"]
+    # The first alert given is bert on cpu, latency: the chart opens on it.
+    assert [p["value"] for p in picks.values()] == ["bert", "cpu", "latency"]
+    marks = [layer["mark"]["type"] for layer in spec["layer"]]
+    assert marks == ["area", "line", "line", "rule", "point"]
+
+
+def test_trend_chart_without_annotations_has_band_and_line_only(results: pl.DataFrame) -> None:
+    spec = charts.trend_chart(results).to_dict()
+    assert [layer["mark"]["type"] for layer in spec["layer"]] == ["area", "line"]
+    assert _params(spec)["pick_metric"]["value"] == charts.DEFAULT_METRIC
+
+
+def test_trend_frame_band_is_the_95_percent_interval_of_the_mean(results: pl.DataFrame) -> None:
+    frame = charts.trend_frame(results)
+    source = results.row(0, named=True)
+    row = frame.filter(
+        (pl.col("run_id") == source["run_id"])
+        & pl.all_horizontal(pl.col(k) == source[k] for k in charts.SERIES_KEY)
+    ).row(0, named=True)
+    half = charts.Z95 * source["stdev"] / math.sqrt(source["n"])
+    assert row["ci_low"] == pytest.approx(source["mean"] - half)
+    assert row["ci_high"] == pytest.approx(source["mean"] + half)
+    single = frame.filter(pl.col("n") == 1)
+    assert single.height > 0 and single["ci_low"].null_count() == single.height
+
+
+def test_series_fits_find_exactly_the_planted_latency_changes(results: pl.DataFrame) -> None:
+    fitted, change_points = series_fits(results)
+    latency = change_points.filter(pl.col("metric") == "latency")
+    found = set(latency.select("model_type", "hardware", "batch_size", "run_id").iter_rows())
+    expected = {
+        (model, hardware, batch, f"run-{start:02d}")
+        for model, hardware, start, _ in (SLOWER, FASTER)
+        for batch in BATCH_SIZES
+    }
+    assert found == expected
+    bert = fitted.filter(
+        (pl.col("model_type") == "bert") & (pl.col("hardware") == "cpu")
+        & (pl.col("batch_size") == 1) & (pl.col("metric") == "latency")
+    )
+    assert bert["segment"].to_list() == [0] * SLOWER[2] + [1] * (bert.height - SLOWER[2])
+    assert fitted.height == results.height
+
+
+def test_scaling_frame_puts_sequential_at_one_worker_and_ideal_linear(
+    all_results: pl.DataFrame,
+) -> None:
+    results = all_results
+    frame = charts.scaling_frame(results)
+    bert_cpu = frame.filter((pl.col("model_type") == "bert") & (pl.col("hardware") == "cpu"))
+    assert bert_cpu["workers"].to_list() == [1.0, *map(float, sorted(WORKERS))]
+    sequential = bert_cpu.filter(pl.col("workers") == 1.0)
+    assert sequential["value"][0] == pytest.approx(sequential["ideal"][0])
+    # Every point's ideal is its own run's sequential throughput times the worker count.
+    throughput = results.filter(pl.col("benchmark") == "throughput")
+    for row in bert_cpu.filter(pl.col("workers") > 1).iter_rows(named=True):
+        seq = throughput.filter(
+            (pl.col("run_id") == row["run_id"]) & (pl.col("model_type") == "bert")
+            & (pl.col("hardware") == "cpu") & (pl.col("metric") == charts.SEQUENTIAL_METRIC)
+        )["value"][0]
+        assert row["ideal"] == pytest.approx(seq * row["workers"])
+        assert row["value"] < row["ideal"]
+
+
+def test_tier_coverage_nests_tiers_and_counts_untested_models() -> None:
+    models = pl.DataFrame({
+        "model_type": ["bert", "gpt2", "albert", "mamba"],
+        "family": ["encoder-only", "decoder-only", "encoder-only", "state-space"],
+        "tier": ["critical", "critical", "high", "medium"],
+    })
+    checks = pl.DataFrame({
+        "model_type": ["bert", "bert", "gpt2", "albert"],
+        "hardware": ["cpu", "cuda", "cpu", "cpu"],
+        "status": ["fail", "pass", "fail", "skip"],
+    })
+    coverage = tier_coverage(models, checks)
+    table = {(r["tier"], r["status"]): r["models"] for r in coverage.iter_rows(named=True)}
+    assert table == {
+        ("critical", "pass"): 1, ("critical", "fail"): 1,
+        ("high", "pass"): 1, ("high", "fail"): 1, ("high", "skip"): 1,
+        ("medium", "pass"): 1, ("medium", "fail"): 1, ("medium", "skip"): 1,
+        ("medium", "untested"): 1,
+        ("all", "pass"): 1, ("all", "fail"): 1, ("all", "skip"): 1, ("all", "untested"): 1,
+    }
+
+
+def test_empty_inputs_give_a_drawable_placeholder(results: pl.DataFrame) -> None:
+    empty = results.clear()
+    for chart in (
+        charts.trend_chart(empty),
+        charts.hardware_comparison_chart(empty),
+        charts.throughput_scaling_chart(empty),
+        charts.compatibility_heatmap(pl.DataFrame()),
+        charts.coverage_chart(pl.DataFrame(), ["critical"]),
+        charts.movers_chart(pl.DataFrame()),
+    ):
+        spec = chart.to_dict()
+        assert spec["mark"]["type"] == "text"
+        (message,) = [row["message"] for row in next(iter(spec["datasets"].values()))]
+        svg = vl_convert.vegalite_to_svg(spec, vl_version=vegalite_version())
+        assert message.startswith("no ") and message in svg
+
+
+def test_hardware_comparison_opens_on_the_model_measured_on_most_backends(
+    results: pl.DataFrame,
+) -> None:
+    spec = charts.hardware_comparison_chart(results).to_dict()
+    params = _params(spec)
+    # whisper fails on openvino, so it is on 2 backends; the others on 3, bert first by name.
+    assert params["cmp_model"]["value"] == "bert"
+    assert params["cmp_metric"]["value"] == "latency"
+    svg = vl_convert.vegalite_to_svg(spec, vl_version=vegalite_version())
+    assert "latency p50 (ms)" in svg

@@ -1,0 +1,94 @@
+"""The report from a real warehouse filled with seeded synthetic history: files, scoping, CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from history_data import SLOWER, shared_warehouse
+from typer.testing import CliRunner
+
+from cli.main import app
+from hardware.names import UnknownNameError
+from warehouse.report import FORMATS, build_report, parse_formats
+from warehouse.store import Warehouse
+
+CHARTS = [
+    "trend", "hardware-comparison", "throughput-scaling", "compatibility", "coverage", "movers",
+]
+MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "pdf": b"%PDF-", "svg": b"<svg"}
+
+
+@pytest.fixture(scope="module")
+def warehouse_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return shared_warehouse(tmp_path_factory)
+
+
+def test_every_format_is_written_and_valid(warehouse_path: Path, tmp_path: Path) -> None:
+    with Warehouse.open(warehouse_path, read_only=True) as wh:
+        paths = build_report(wh, output_dir=tmp_path, formats=FORMATS)
+    assert list(paths.charts) == CHARTS
+    for name, files in paths.charts.items():
+        assert set(files) == {"png", "svg", "pdf", "json"}
+        for fmt, magic in MAGIC.items():
+            assert files[fmt].read_bytes().startswith(magic), (name, fmt)
+        spec = json.loads(files["json"].read_text())
+        assert spec["$schema"].startswith("https://vega.github.io/schema/vega-lite/v6")
+    html = paths.html.read_text()
+    assert not re.search(r"<script[^>]+src=|<link[^>]+href=\"?https?:", html)
+    assert "window.vegaEmbed" in html
+    assert html.count('class="vega-chart"') == len(CHARTS)
+    assert 'href="charts/trend.svg"' in html
+    # Alerts come before the summary table and the charts.
+    assert html.index('id="alerts"') < html.index('id="summary"') < html.index('id="charts"')
+
+
+def test_latest_report_summarises_the_last_run(warehouse_path: Path, tmp_path: Path) -> None:
+    with Warehouse.open(warehouse_path, read_only=True) as wh:
+        paths = build_report(wh, output_dir=tmp_path, formats="json")
+    assert paths.html is None
+    assert paths.summary_markdown.startswith("# Run `run-19`")
+    assert "- open alerts: **1**" in paths.summary_markdown
+    assert "| high | open | bert / cpu / bs=1 / latency | +30.0% |" in paths.summary_markdown
+    assert [(a["severity"], a["status"]) for a in paths.alert_rows] == [
+        ("high", "open"), ("low", "closed"),
+    ]
+
+
+def test_an_earlier_run_sees_neither_later_alerts_nor_later_history(
+    warehouse_path: Path, tmp_path: Path
+) -> None:
+    before = f"run-{SLOWER[2] - 1:02d}"
+    with Warehouse.open(warehouse_path, read_only=True) as wh:
+        paths = build_report(wh, before, output_dir=tmp_path, formats="html")
+    assert f"runs in history: {SLOWER[2]}" in paths.summary_markdown
+    assert [a["first_bad_run_id"] for a in paths.alert_rows] == ["run-02"]
+    assert "bert on cpu" not in paths.html.read_text()
+
+
+def test_unknown_run_and_format_say_what_exists(warehouse_path: Path, tmp_path: Path) -> None:
+    with (
+        Warehouse.open(warehouse_path, read_only=True) as wh,
+        pytest.raises(ValueError, match="no run 'nope'.*latest runs: run-19, run-18"),
+    ):
+        build_report(wh, "nope", output_dir=tmp_path)
+    with pytest.raises(UnknownNameError, match="Did you mean html"):
+        parse_formats("htm,png")
+    assert parse_formats(" PNG, svg,png ") == ("png", "svg")
+
+
+def test_cli_writes_the_report_where_asked(warehouse_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cli"
+    result = CliRunner().invoke(
+        app,
+        ["report", "--warehouse", str(warehouse_path), "--output-dir", str(out),
+         "--format", "html,svg"],
+    )
+    assert result.exit_code == 0, result.output
+    assert (out / "report.html").is_file()
+    assert sorted(p.name for p in (out / "charts").iterdir()) == sorted(f"{c}.svg" for c in CHARTS)
+    bad = CliRunner().invoke(app, ["report", "--warehouse", str(warehouse_path), "--format", "gif"])
+    assert bad.exit_code == 2
+    assert "unknown report format 'gif'" in bad.output
