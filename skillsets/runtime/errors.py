@@ -1,0 +1,15 @@
+"""Errors the runtime raises when a skill cannot be loaded or run as asked."""
+
+from __future__ import annotations
+
+
+class SkillUnavailableError(RuntimeError):
+    """A model type cannot run here; the message says why and what would make it run.
+
+    Raised for missing optional libraries (timm, torchvision, natten...), inputs the runtime cannot
+    build, and weights that are not on disk.
+    """
+
+
+class UnsupportedPrecisionError(ValueError):
+    """A precision was asked of a hardware that cannot run it (fp16 on cpu, int8 on cuda...)."""

@@ -1,0 +1,72 @@
+"""Running a skill's forward pass through OpenVINO: convert the torch model, compile on CPU.
+
+The torch model is traced with `openvino.convert_model(example_input=...)` on the skill's own
+prepared inputs, so the IR sees exactly what the benchmark will feed it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from skillsets.runtime.errors import SkillUnavailableError
+from skillsets.runtime.outputs import tensors_of
+
+
+class _TensorOutputs:
+    """Wraps a model so tracing sees keyword inputs in a fixed order and a tuple of tensors."""
+
+    def __init__(
+        self, model: Any, names: list[str], output_names: list[str], no_cache: bool
+    ) -> None:
+        import torch
+
+        class Wrapper(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.model = model
+
+            def forward(self, *args: Any) -> tuple[Any, ...]:
+                kwargs = dict(zip(names, args, strict=True))
+                if no_cache:
+                    kwargs["use_cache"] = False
+                out = tensors_of(self.model(**kwargs))
+                return tuple(out[n] for n in output_names)
+
+        self.module = Wrapper().eval()
+
+
+class OpenVinoExecutor:
+    """A compiled OpenVINO model that takes and returns the same tensors as the torch forward."""
+
+    def __init__(self, model: Any, example: dict[str, Any], params: frozenset[str]) -> None:
+        import openvino as ov
+        import torch
+
+        bad = [k for k, v in example.items() if not isinstance(v, torch.Tensor)]
+        if bad:
+            raise SkillUnavailableError(
+                f"openvino conversion needs tensor inputs; {', '.join(bad)} are not tensors"
+            )
+        no_cache = "use_cache" in params
+        with torch.inference_mode():
+            kwargs = dict(example, **({"use_cache": False} if no_cache else {}))
+            reference = tensors_of(model(**kwargs))
+        self.output_names = [k for k, v in reference.items() if isinstance(v, torch.Tensor)]
+        self.input_names = list(example)
+        wrapper = _TensorOutputs(model, self.input_names, self.output_names, no_cache).module
+        try:
+            ov_model = ov.convert_model(wrapper, example_input=tuple(example.values()))
+        except Exception as exc:  # the frontend's error names the unsupported op; pass it on
+            raise SkillUnavailableError(
+                f"openvino could not convert {type(model).__name__}: {type(exc).__name__}: "
+                f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+            ) from exc
+        self.compiled = ov.Core().compile_model(ov_model, "CPU")
+
+    def __call__(self, prepared: dict[str, Any]) -> dict[str, Any]:
+        import torch
+
+        inputs = [prepared[name].numpy() for name in self.input_names]
+        result = self.compiled(inputs)
+        return {name: torch.from_numpy(result[i].copy())
+                for i, name in enumerate(self.output_names)}

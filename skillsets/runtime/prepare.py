@@ -1,0 +1,526 @@
+"""Natural inputs -> model tensors, one builder per modality, driven by the config.
+
+Builders read sizes and special token ids from the model's config (image size, mel bins,
+sampling rate, image/audio placeholder tokens...) rather than from per-model code. Multimodal
+language models get exactly as many placeholder tokens as their own vision or audio tower
+produces features: the tower is run once on the prepared pixels to count them.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hardware.names import UnknownNameError
+from skillsets.catalog import CatalogEntry
+from skillsets.runtime.errors import SkillUnavailableError
+from skillsets.runtime.inputs import image_shape, sampling_rate
+from skillsets.runtime.processors import Preprocessors, vision_config
+
+#: Config keys holding the placeholder token a modality's features replace, in lookup order.
+PLACEHOLDER_KEYS: dict[str, tuple[str, ...]] = {
+    "image": ("image_token_id", "image_token_index", "image_patch_id"),
+    "audio": ("audio_token_id", "audio_token_index"),
+}
+#: Config keys of tokens that open / close a modality's span of placeholders.
+SPAN_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "image": (("vision_start_token_id", "image_start_token_id", "boi_token_id", "boi_token_index",
+               "image_bos_token_id"),
+              ("vision_end_token_id", "image_end_token_id", "eoi_token_id", "eoi_token_index")),
+    "audio": (("audio_start_token_id", "audio_bos_token_id", "boa_token_id", "boa_token_index"),
+              ("audio_end_token_id", "audio_eos_token_id", "eoa_token_id", "eoa_token_index")),
+}
+_TEXT_CONFIG_ATTRS = ("text_config", "decoder", "text_encoder", "decoder_config", "thinker_config")
+
+
+@dataclass
+class PrepareContext:
+    """What input builders read about the skill they prepare for."""
+
+    entry: CatalogEntry
+    model: Any
+    config: Any
+    pre: Preprocessors
+    #: Keep every tensor the builders produce: a model's own generate() (not transformers'
+    #: generic one) may read inputs its forward does not name (a codec's raw audio).
+    keep_all: bool = False
+
+    @property
+    def params(self) -> frozenset[str]:
+        """Names the model's forward accepts."""
+        return forward_params(self.model)
+
+
+def forward_params(model: Any) -> frozenset[str]:
+    """Explicit parameter names of `model.forward`."""
+    sig = inspect.signature(model.forward)
+    return frozenset(n for n, p in sig.parameters.items()
+                     if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL))
+
+
+def required_params(model: Any) -> list[str]:
+    """Parameters of `model.forward` without a default."""
+    sig = inspect.signature(model.forward)
+    return [n for n, p in sig.parameters.items()
+            if p.default is p.empty and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+
+
+def find_config_value(config: Any, keys: tuple[str, ...]) -> Any:
+    """The first of `keys` set on the config or on its text sub-config."""
+    for cfg in (config, *(getattr(config, a, None) for a in _TEXT_CONFIG_ATTRS)):
+        if cfg is None or isinstance(cfg, dict):
+            continue
+        for key in keys:
+            value = getattr(cfg, key, None)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+    return None
+
+
+def text_vocab_size(config: Any) -> int | None:
+    """Vocabulary size of the model's text embedding."""
+    return find_config_value(config, ("vocab_size",))
+
+
+def _reserved_ids(config: Any) -> set[int]:
+    """Every special token id in the config tree except pad/bos/eos/unk."""
+    reserved: set[int] = set()
+
+    def walk(cfg: Any) -> None:
+        values = cfg.to_dict() if hasattr(cfg, "to_dict") else cfg
+        for key, value in values.items():
+            if not isinstance(key, str):
+                continue
+            if isinstance(value, dict):
+                walk(value)
+            elif (key.endswith(("token_id", "token_index")) and isinstance(value, int)
+                  and key not in ("pad_token_id", "bos_token_id", "eos_token_id", "unk_token_id")):
+                reserved.add(value)
+
+    walk(config)
+    return reserved
+
+
+def tokenize(ctx: PrepareContext, texts: list[str], *, left_pad: bool = False) -> dict[str, Any]:
+    """Token ids and attention mask for a batch of texts, padded."""
+    import torch
+
+    tok = ctx.pre.tokenizer
+    if tok is None:
+        raise SkillUnavailableError(f"{ctx.entry.model_type}: no tokenizer for text inputs")
+    tok.padding_side = "left" if left_pad else "right"
+    causal = ctx.entry.task in ("text-generation",) or left_pad
+    limit = getattr(tok, "model_max_length", None)
+    fixed = fixed_text_length(ctx.model)
+    if fixed is not None:
+        padding: dict[str, Any] = {"padding": "max_length", "max_length": fixed, "truncation": True}
+    elif isinstance(limit, int) and limit < 1_000_000:
+        padding = {"padding": True, "truncation": True}
+    else:
+        padding = {"padding": True}
+    enc = tok(list(texts), return_tensors="pt",
+              add_special_tokens=not (causal and ctx.pre.synthetic), **padding)
+    out = {k: v for k, v in enc.items() if isinstance(v, torch.Tensor)}
+    if ctx.pre.synthetic:
+        out["input_ids"] = safe_ids(ctx.config, out["input_ids"])
+    return out
+
+
+def fixed_text_length(model: Any) -> int | None:
+    """The exact prompt length a model's generate() needs, when it has one (Bark reads its
+    text as `max_input_semantic_length` tokens, padded, as its processor pads them)."""
+    semantic = getattr(getattr(model, "generation_config", None), "semantic_config", None)
+    if isinstance(semantic, dict) and isinstance(semantic.get("max_input_semantic_length"), int):
+        return semantic["max_input_semantic_length"]
+    return None
+
+
+def safe_ids(config: Any, ids: Any) -> Any:
+    """Byte-level ids moved inside the model's vocabulary and off its special tokens."""
+    vocab = text_vocab_size(config) or 256
+    ids = ids % vocab
+    reserved = _reserved_ids(config)
+    if reserved:
+        filler = next(i for i in range(3, vocab) if i not in reserved)
+        for token in reserved:
+            ids[ids == token] = filler
+    return ids
+
+
+def _to_pil(image: np.ndarray) -> Any:
+    from PIL import Image
+
+    return Image.fromarray(np.asarray(image, dtype=np.uint8))
+
+
+def pixel_inputs(ctx: PrepareContext, images: list[np.ndarray]) -> dict[str, Any]:
+    """`pixel_values` (and whatever else the image processor adds) for a batch of images."""
+    import torch
+
+    proc = ctx.pre.image_processor
+    if proc is not None:
+        out = proc(images=[_to_pil(i) for i in images], return_tensors="pt")
+        return {k: v for k, v in out.items() if v is not None}
+    vcfg = vision_config(ctx.config)
+    h, w = image_shape(ctx.config)
+    channels = int(getattr(vcfg, "num_channels", None) or 3)
+    arrays = [np.asarray(_to_pil(i).resize((w, h)), dtype=np.float32) / 255.0 for i in images]
+    pixels = torch.as_tensor(np.stack(arrays)).permute(0, 3, 1, 2)
+    pixels = (pixels - 0.5) / 0.5
+    if channels != 3:
+        pixels = pixels.mean(dim=1, keepdim=True).repeat(1, channels, 1, 1)
+    return {"pixel_values": pixels}
+
+
+def video_inputs(ctx: PrepareContext, videos: list[np.ndarray]) -> dict[str, Any]:
+    """`pixel_values` of shape (batch, frames, channels, height, width)."""
+    import torch
+
+    clips = [torch.as_tensor(pixel_inputs(ctx, list(v))["pixel_values"]) for v in videos]
+    # Video processors return (1, frames, ...) per clip, image processors (frames, ...).
+    clips = [c[0] if c.ndim == 5 and c.shape[0] == 1 else c for c in clips]
+    pixels = torch.stack(clips)
+    key = "pixel_values_videos" if "pixel_values_videos" in ctx.params else "pixel_values"
+    return {key: pixels}
+
+
+def log_mel(wave: np.ndarray, rate: int, n_mels: int, frames: int | None = None) -> np.ndarray:
+    """Log-mel spectrogram (n_mels, frames) with a 25 ms window and 10 ms hop."""
+    from transformers.audio_utils import mel_filter_bank, spectrogram, window_function
+
+    n_fft = int(0.025 * rate)
+    filters = mel_filter_bank(num_frequency_bins=n_fft // 2 + 1, num_mel_filters=n_mels,
+                              min_frequency=0.0, max_frequency=rate / 2, sampling_rate=rate)
+    spec = spectrogram(wave, window_function(n_fft, "hann"), frame_length=n_fft,
+                       hop_length=int(0.010 * rate), power=2.0, mel_filters=filters,
+                       log_mel="log10")
+    if frames is not None:
+        spec = np.pad(spec, ((0, 0), (0, max(0, frames - spec.shape[1]))))[:, :frames]
+    return spec.astype(np.float32)
+
+
+def audio_inputs(ctx: PrepareContext, waves: list[np.ndarray]) -> dict[str, Any]:
+    """`input_features` or `input_values` (and attention mask) for a batch of waveforms."""
+    import torch
+
+    rate = sampling_rate(ctx.config, ctx.pre.feature_extractor)
+    fe = ctx.pre.feature_extractor
+    if fe is not None:
+        # Extractors pad as their model needs (Whisper to 30 s); pad further only for ragged input.
+        ragged = len({len(w) for w in waves}) > 1
+        out = fe(list(waves), sampling_rate=rate, return_tensors="pt",
+                 **({"padding": True} if ragged else {}))
+        return {k: v for k, v in out.items() if isinstance(v, torch.Tensor)}
+    params = ctx.params
+    mel = _audio_attr(ctx.config, "num_mel_bins")
+    if "input_features" in params and isinstance(mel, int):
+        frames = _audio_attr(ctx.config, "max_source_positions")
+        frames = 2 * frames if isinstance(frames, int) else None
+        feats = np.stack([log_mel(w, rate, mel, frames) for w in waves])
+        return {"input_features": torch.as_tensor(feats)}
+    stacked = np.stack(waves)
+    normed = (stacked - stacked.mean(axis=1, keepdims=True)) / (stacked.std(axis=1, keepdims=True)
+                                                                + 1e-7)
+    key = "input_values" if "input_values" in params or "input_features" not in params else (
+        "input_features")
+    return {key: torch.as_tensor(normed.astype(np.float32))}
+
+
+def _audio_attr(config: Any, name: str) -> Any:
+    subs = (getattr(config, "audio_config", None), getattr(config, "encoder_config", None))
+    for cfg in (config, *subs):
+        value = getattr(cfg, name, None) if cfg is not None else None
+        if value is not None:
+            return value
+    return None
+
+
+def _feature_counts(features: Any, n: int) -> list[int]:
+    """Placeholder tokens per sample for the features a tower returned."""
+    import torch
+
+    if hasattr(features, "pooler_output") and features.pooler_output is not None:
+        features = features.pooler_output
+    elif hasattr(features, "last_hidden_state"):
+        features = features.last_hidden_state
+    if isinstance(features, list | tuple):
+        tensors = [f for f in features if isinstance(f, torch.Tensor)]
+        if len(tensors) == n:
+            return [t.numel() // t.shape[-1] for t in tensors]
+        total = sum(t.numel() // t.shape[-1] for t in tensors)
+        return [total // n] * n
+    if isinstance(features, torch.Tensor):
+        if features.ndim == 3 and features.shape[0] == n:
+            return [features.shape[1]] * n
+        return [features.numel() // features.shape[-1] // n] * n
+    raise SkillUnavailableError(f"cannot count features in a {type(features).__name__}")
+
+
+def _tower(model: Any, modality: str) -> Callable[..., Any] | None:
+    name = f"get_{modality}_features"
+    # The inner model's method has the real signature; wrappers often take (*args, **kwargs).
+    for owner in (getattr(model, "model", None), model):
+        fn = getattr(owner, name, None) if owner is not None else None
+        if callable(fn):
+            return fn
+    return None
+
+
+#: The main tensor of each modality, under the names processors give it.
+_MAIN_INPUTS = ("pixel_values", "image_patches", "flattened_patches", "input_features",
+                "input_values")
+
+
+def _call_with_accepted(fn: Callable[..., Any], inputs: dict[str, Any]) -> Any:
+    """Call a tower with the inputs it names; its first required parameter gets the modality's
+    main tensor when the processor named that differently (`image_patches` for `pixel_values`)."""
+    sig = inspect.signature(fn)
+    accepts_any = any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
+    names = set(sig.parameters)
+    kwargs = {k: v for k, v in inputs.items() if k in names or (
+        accepts_any and k in _TOWER_EXTRAS)}
+    required = [n for n, p in sig.parameters.items() if p.default is p.empty
+                and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    main = next((inputs[k] for k in _MAIN_INPUTS if k in inputs), None)
+    if required and required[0] not in kwargs and main is not None:
+        kwargs[required[0]] = main
+    return fn(**kwargs)
+
+
+#: Inputs a tower takes through **kwargs in some models (grids, sizes, masks).
+_TOWER_EXTRAS = frozenset({
+    "image_grid_thw", "image_sizes", "pixel_attention_mask", "spatial_shapes",
+    "image_attention_mask",
+    "feature_attention_mask", "input_features_mask", "audio_feature_lengths", "pixel_mask",
+    "image_position_ids", "aspect_ratio_ids", "aspect_ratio_mask", "input_features_lengths",
+})
+
+
+def placeholder_prompt(
+    ctx: PrepareContext, modality: str, features: dict[str, Any], texts: list[str]
+) -> dict[str, Any]:
+    """input_ids holding, per sample, the placeholder tokens for its features, then its text.
+
+    The count comes from running the model's own `get_<modality>_features` on the prepared
+    features, so it matches whatever pooling, merging or splitting the tower does.
+    """
+    import torch
+
+    token = find_config_value(ctx.config, PLACEHOLDER_KEYS[modality])
+    tower = _tower(ctx.model, modality)
+    if token is None or tower is None:
+        raise SkillUnavailableError(
+            f"{ctx.entry.model_type}: no {modality} placeholder token id or "
+            f"get_{modality}_features in this model; its prompt format needs the checkpoint's "
+            "processor files"
+        )
+    with torch.inference_mode():
+        counts = _feature_counts(_call_with_accepted(tower, features), len(texts))
+    opens, closes = SPAN_KEYS[modality]
+    start, end = find_config_value(ctx.config, opens), find_config_value(ctx.config, closes)
+    bos = find_config_value(ctx.config, ("bos_token_id",))
+    text_ids = tokenize(ctx, texts)["input_ids"].tolist()
+    rows = []
+    for count, ids in zip(counts, text_ids, strict=True):
+        ids = [i for i in ids if i != ctx.pre.tokenizer.pad_token_id]
+        span = ([start] if start is not None else []) + [token] * count + (
+            [end] if end is not None else [])
+        rows.append(([bos] if bos is not None else []) + span + ids)
+    width = max(len(r) for r in rows)
+    pad = find_config_value(ctx.config, ("pad_token_id",)) or 0
+    input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):  # left padding: generation continues every row at the end
+        input_ids[i, width - len(row):] = torch.tensor(row)
+        mask[i, width - len(row):] = 1
+    return {"input_ids": input_ids, "attention_mask": mask}
+
+
+def prepare_text(ctx: PrepareContext, texts: list[str]) -> dict[str, Any]:
+    """Text models; encoder-decoders also get a start token for their decoder."""
+    import torch
+
+    audio_bos = find_config_value(ctx.config, ("audio_bos_token_id",))
+    speaks = ctx.entry.task == "text-to-audio" and audio_bos is not None
+    out = tokenize(ctx, texts, left_pad=ctx.entry.task == "text-generation" or speaks)
+    if speaks:
+        # Speech generators continue the prompt from an audio-start token at its end.
+        column = torch.full((len(texts), 1), audio_bos, dtype=torch.long)
+        out["input_ids"] = torch.cat([out["input_ids"], column], dim=1)
+        out["attention_mask"] = torch.cat([out["attention_mask"], torch.ones_like(column)], dim=1)
+    if (ctx.entry.task not in ("text2text-generation", "text-generation", "text-to-audio")
+            and "decoder_input_ids" in ctx.params
+            and getattr(ctx.config, "is_encoder_decoder", False)):
+        start = find_config_value(ctx.config, ("decoder_start_token_id", "pad_token_id")) or 0
+        out["decoder_input_ids"] = torch.full((len(texts), 1), start, dtype=torch.long)
+    return out
+
+
+def prepare_image(ctx: PrepareContext, images: list[np.ndarray]) -> dict[str, Any]:
+    """Vision models; image-to-text models that need a prompt get one with placeholders."""
+    out = pixel_inputs(ctx, images)
+    needs_prompt = "input_ids" in required_params(ctx.model) or (
+        ctx.entry.task == "image-to-text"
+        and find_config_value(ctx.config, PLACEHOLDER_KEYS["image"]) is not None)
+    if needs_prompt:
+        out.update(placeholder_prompt(ctx, "image", out, [""] * len(images))
+                   if find_config_value(ctx.config, PLACEHOLDER_KEYS["image"]) is not None
+                   else tokenize(ctx, ["a picture of"] * len(images)))
+    return out
+
+
+def prepare_image_text(ctx: PrepareContext, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Dual encoders get texts and images side by side; generative VLMs get placeholders."""
+    images = [it["image"] for it in items]
+    texts = [it["text"] for it in items]
+    out = pixel_inputs(ctx, images)
+    generative = ctx.entry.task in ("image-text-to-text", "multimodal-lm", "image-to-text")
+    if generative and find_config_value(ctx.config, PLACEHOLDER_KEYS["image"]) is not None:
+        out.update(placeholder_prompt(ctx, "image", out, texts))
+    else:
+        out.update(tokenize(ctx, texts))
+    return out
+
+
+def _frame_mask(ctx: PrepareContext, out: dict[str, Any]) -> None:
+    """Audio LMs read a per-frame mask of their features; extractors leave it out unless asked."""
+    import torch
+
+    features = out.get("input_features")
+    if "feature_attention_mask" in ctx.params and "feature_attention_mask" not in out and (
+            isinstance(features, torch.Tensor)):
+        out["feature_attention_mask"] = out.pop("attention_mask", None) or torch.ones(
+            features.shape[0], features.shape[-1], dtype=torch.long)
+
+
+def prepare_audio(ctx: PrepareContext, waves: list[np.ndarray]) -> dict[str, Any]:
+    """Audio models; audio language models get placeholders for their audio features."""
+    out = audio_inputs(ctx, waves)
+    _frame_mask(ctx, out)
+    if find_config_value(ctx.config, PLACEHOLDER_KEYS["audio"]) is not None and (
+        _tower(ctx.model, "audio") is not None):
+        out.update(placeholder_prompt(ctx, "audio", out, ["Transcribe:"] * len(waves)))
+    return out
+
+
+def prepare_audio_text(ctx: PrepareContext, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Audio plus text: placeholders for audio LMs, side by side for dual encoders (CLAP)."""
+    waves = [it["audio"] for it in items]
+    texts = [it["text"] for it in items]
+    out = audio_inputs(ctx, waves)
+    _frame_mask(ctx, out)
+    if find_config_value(ctx.config, PLACEHOLDER_KEYS["audio"]) is not None and (
+        _tower(ctx.model, "audio") is not None):
+        out.update(placeholder_prompt(ctx, "audio", out, texts))
+    else:
+        out.update(tokenize(ctx, texts))
+    return out
+
+
+def prepare_image_pair(
+    ctx: PrepareContext, pairs: list[tuple[np.ndarray, np.ndarray]]
+) -> dict[str, Any]:
+    """Keypoint matchers read (batch, 2, channels, height, width)."""
+    import torch
+
+    proc = ctx.pre.image_processor
+    if proc is not None:
+        out = proc(images=[[_to_pil(a), _to_pil(b)] for a, b in pairs], return_tensors="pt")
+        return {k: v for k, v in out.items() if v is not None}
+    flat = pixel_inputs(ctx, [img for pair in pairs for img in pair])["pixel_values"]
+    return {"pixel_values": torch.as_tensor(flat).reshape(len(pairs), 2, *flat.shape[1:])}
+
+
+def prepare_video(ctx: PrepareContext, videos: list[np.ndarray]) -> dict[str, Any]:
+    """Video classifiers and video-text models."""
+    return video_inputs(ctx, videos)
+
+
+def prepare_time_series(ctx: PrepareContext, series: list[np.ndarray]) -> dict[str, Any]:
+    """Forecasters (see `skillsets.runtime.series`)."""
+    from skillsets.runtime.series import series_tensors
+
+    return series_tensors(ctx.config, series, ctx.params)
+
+
+def prepare_trajectory(ctx: PrepareContext, items: list[dict[str, np.ndarray]]) -> dict[str, Any]:
+    """Decision transformers: states, actions, returns-to-go, timesteps and a mask."""
+    import torch
+
+    stack = {k: torch.as_tensor(np.stack([it[k] for it in items])) for k in items[0]}
+    batch, steps = stack["states"].shape[:2]
+    stack["rewards"] = torch.zeros(batch, steps, 1)
+    stack["timesteps"] = torch.arange(steps)[None].repeat(batch, 1)
+    stack["attention_mask"] = torch.ones(batch, steps, dtype=torch.long)
+    return stack
+
+
+def component_features(ctx: PrepareContext, name: str, batch: int) -> Any:
+    """Features for a component model that reads another model's output (a Q-Former's query
+    embeddings, a decoder's encoder states): seeded, shaped by the config's sizes."""
+    import torch
+
+    hidden = find_config_value(ctx.config, ("encoder_hidden_size", "hidden_size", "d_model"))
+    if name.startswith("query"):
+        hidden = find_config_value(ctx.config, ("hidden_size", "d_model"))
+    length = find_config_value(ctx.config, ("num_query_tokens",)) or 8
+    if hidden is None:
+        raise SkillUnavailableError(f"{ctx.entry.model_type}: cannot size the {name} it reads")
+    generator = torch.Generator().manual_seed(0)
+    return torch.randn(batch, length, hidden, generator=generator)
+
+
+#: Forward parameters that take a processor output under another name (vision towers of
+#: Qwen-style models read `grid_thw` and `hidden_states`, their processors write
+#: `image_grid_thw` and `pixel_values`).
+INPUT_ALIASES: dict[str, str] = {
+    "grid_thw": "image_grid_thw",
+    "image_grid_thw": "grid_thw",
+    # Qwen-style vision towers name their flattened patches `hidden_states`.
+    "hidden_states": "pixel_values",
+}
+
+
+PREPARERS: dict[str, Callable[[PrepareContext, list[Any]], dict[str, Any]]] = {
+    "text": prepare_text,
+    "image": prepare_image,
+    "image-pair": prepare_image_pair,
+    "video": prepare_video,
+    "audio": prepare_audio,
+    "image+text": prepare_image_text,
+    "audio+text": prepare_audio_text,
+    "time-series": prepare_time_series,
+    "trajectory": prepare_trajectory,
+}
+
+
+def prepare(ctx: PrepareContext, natural: list[Any]) -> dict[str, Any]:
+    """Tensors for `natural` inputs, keeping only what the model's forward accepts.
+
+    Raises:
+        SkillUnavailableError: the model needs an input no builder produces.
+    """
+    try:
+        builder = PREPARERS[ctx.entry.modality]
+    except KeyError:
+        raise UnknownNameError("modality", ctx.entry.modality, PREPARERS) from None
+    out = builder(ctx, natural)
+    params = ctx.params
+    for name, alias in INPUT_ALIASES.items():
+        if name in params and name not in out and alias in out:
+            out[name] = out[alias]
+    kept = {k: v for k, v in out.items() if k in params or ctx.keep_all}
+    missing = [p for p in required_params(ctx.model) if p not in kept]
+    for name in [m for m in missing if m.endswith(("_embeds", "hidden_states"))]:
+        kept[name] = component_features(ctx, name, len(natural))
+        missing.remove(name)
+    if missing:
+        raise SkillUnavailableError(
+            f"{ctx.entry.model_type}: {type(ctx.model).__name__}.forward needs "
+            f"{', '.join(missing)}, which the {ctx.entry.modality} input builder does not produce"
+        )
+    return kept

@@ -1,0 +1,263 @@
+"""A loaded skill: one model type, on one hardware, at one precision, ready to call.
+
+`load_skill` is the typed entry point the rest of the pipeline (validation, benchmarks) uses;
+generated skillsets wrap the same object in the original framework's interface.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from skillsets.catalog import CatalogEntry, get_entry
+from skillsets.runtime import inputs as example_builders
+from skillsets.runtime.errors import SkillUnavailableError
+from skillsets.runtime.openvino_exec import OpenVinoExecutor
+from skillsets.runtime.outputs import OutputContext, postprocess
+from skillsets.runtime.precision import apply_precision, check_precision, torch_dtype
+from skillsets.runtime.prepare import PrepareContext, forward_params, prepare
+from skillsets.runtime.processors import Preprocessors, build_preprocessors
+from skillsets.runtime.weights import load_model, missing_library
+from skillsets.tasks import TASKS
+
+log = logging.getLogger(__name__)
+
+#: Tokens generated per call: short and fixed, so generate() timings compare across runs.
+MAX_NEW_TOKENS = 8
+#: Generation-config entries of multi-stage generators, each stage sized on its own.
+_STAGE_CONFIGS = ("semantic_config", "coarse_acoustics_config", "fine_acoustics_config")
+#: Backends whose models run through torch on a torch device.
+_TORCH_DEVICES = {"cpu": "cpu", "cuda": "cuda", "rocm": "cuda", "mps": "mps"}
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a skill really runs, and what was asked for when it had to fall back."""
+
+    hardware: str
+    fallback_from: str | None = None
+    reason: str = ""
+
+
+def place(hardware: str) -> Placement:
+    """The backend a skill asked for `hardware` runs on: itself when present, else cpu.
+
+    Raises:
+        UnknownNameError: an unknown backend name.
+    """
+    from hardware.registry import get_backend, probe
+
+    get_backend(hardware)
+    status = probe(hardware)
+    if hardware == "qnn" and status.available:
+        return Placement("cpu", "qnn", "the runtime has no QNN execution path yet")
+    if status.available:
+        return Placement(hardware)
+    return Placement("cpu", hardware, status.reason or f"{hardware} is not available")
+
+
+@dataclass
+class Skill:
+    """A model ready to run on one hardware at one precision.
+
+    Attributes:
+        model_type: The catalog model type.
+        entry: Its catalog entry.
+        hardware: Where it actually runs (`cpu` after a fallback).
+        fallback_from: The hardware asked for when it was absent, else None.
+        precision: `fp32`, `bf16`, `fp16` or `int8`.
+        model: The torch model (kept for comparison even when OpenVINO runs it).
+        processor: The main preprocessing object (tokenizer, image processor...), or None.
+        weights: `pretrained:<path>` or `random:<ConfigClass>`.
+        config: The model's config.
+        max_new_tokens: Tokens per generate() call for generative tasks.
+    """
+
+    model_type: str
+    entry: CatalogEntry
+    hardware: str
+    fallback_from: str | None
+    precision: str
+    model: Any
+    processor: Any
+    weights: str
+    config: Any
+    preprocessors: Preprocessors = field(repr=False, default_factory=Preprocessors)
+    source: Path | None = None
+    seed: int = 0
+    max_new_tokens: int = MAX_NEW_TOKENS
+    fallback_reason: str = ""
+    _openvino: OpenVinoExecutor | None = field(default=None, repr=False)
+
+    @property
+    def device(self) -> str:
+        """The torch device the model's tensors live on."""
+        return _TORCH_DEVICES.get(self.hardware, "cpu")
+
+    @property
+    def generative(self) -> bool:
+        """Whether `run` calls generate() (else one forward pass)."""
+        if self.entry.task in ("text-to-audio", "rnnt", "tdt"):
+            # Speech synthesisers and transducers decode with generate() when they have one.
+            return bool(getattr(self.model, "can_generate", lambda: False)())
+        return TASKS[self.entry.task].generative
+
+    @property
+    def custom_generate(self) -> bool:
+        """Whether generation goes through the model's own generate(), not transformers'."""
+        from transformers import GenerationMixin
+
+        return self.generative and type(self.model).generate is not GenerationMixin.generate
+
+    def example_inputs(self, batch_size: int) -> list[Any]:
+        """`batch_size` natural inputs for this model (texts, images, waveforms...), seeded."""
+        return example_builders.example_inputs(self.entry.modality, self.config, batch_size,
+                                               self.preprocessors.feature_extractor, self.seed)
+
+    def prepare(self, natural: Any) -> dict[str, Any]:
+        """Natural inputs -> tensors on the skill's device and dtype (not timed by benchmarks)."""
+        import torch
+
+        batch = natural if isinstance(natural, list) else [natural]
+        ctx = PrepareContext(self.entry, self.model, self.config, self.preprocessors,
+                             keep_all=self.custom_generate)
+        with missing_library(self.model_type):
+            tensors = prepare(ctx, batch)
+        dtype = torch_dtype(self.precision)
+
+        def move(value: Any) -> Any:
+            if isinstance(value, torch.Tensor):
+                value = value.to(self.device)
+                return value.to(dtype) if value.is_floating_point() else value
+            if isinstance(value, list):
+                return [move(v) for v in value]
+            return value
+
+        return {k: move(v) for k, v in tensors.items()}
+
+    def _generate_kwargs(self) -> dict[str, Any]:
+        if not self.custom_generate:
+            # Exactly max_new_tokens, greedy: every call does the same amount of work.
+            return {"max_new_tokens": self.max_new_tokens, "min_new_tokens": self.max_new_tokens,
+                    "do_sample": False}
+        # A model's own generate() usually forwards max_new_tokens to transformers' one; a
+        # multi-stage one (Bark) sizes each stage from its generation config instead.
+        gen = getattr(self.model, "generation_config", None)
+        staged = any(isinstance(getattr(gen, a, None), dict) for a in _STAGE_CONFIGS)
+        return {} if staged else {"max_new_tokens": self.max_new_tokens}
+
+    def run(self, prepared: dict[str, Any]) -> Any:
+        """The task's real work: generate() for generative tasks, else one forward pass.
+
+        This is what benchmarks time.
+        """
+        import torch
+
+        if self._openvino is not None:
+            if self.generative:
+                return self._openvino_generate(prepared)
+            return self._openvino(prepared)
+        with torch.inference_mode(), missing_library(self.model_type):
+            if self.generative:
+                return self.model.generate(**prepared, **self._generate_kwargs())
+            return self.model(**prepared)
+
+    def prefill(self, prepared: dict[str, Any]) -> Any:
+        """One forward pass over the prompt (the prefill of a generative task)."""
+        import torch
+
+        if self._openvino is not None:
+            return self._openvino(prepared)
+        params = forward_params(self.model)
+        with torch.inference_mode(), missing_library(self.model_type):
+            return self.model(**{k: v for k, v in prepared.items() if k in params})
+
+    def _openvino_generate(self, prepared: dict[str, Any]) -> Any:
+        """Greedy decoding with the compiled full forward (no KV cache)."""
+        import torch
+
+        assert self._openvino is not None
+        if set(prepared) - {"input_ids", "attention_mask"}:
+            raise SkillUnavailableError(
+                f"{self.model_type}: openvino generation runs decoder-only text models only")
+        ids, mask = prepared["input_ids"], prepared.get("attention_mask")
+        for _ in range(self.max_new_tokens):
+            step = {"input_ids": ids, **({"attention_mask": mask} if mask is not None else {})}
+            logits = self._openvino(step)["logits"]
+            nxt = logits[:, -1].argmax(-1, keepdim=True)
+            ids = torch.cat([ids, nxt], dim=1)
+            if mask is not None:
+                mask = torch.cat([mask, torch.ones_like(nxt)], dim=1)
+        return ids
+
+    def postprocess(self, raw: Any, prepared: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The task's output dict (embedding, generated ids/text, logits/labels...)."""
+        ctx = OutputContext(self.entry, self.config, self.preprocessors.tokenizer,
+                            prepared or {}, self.source)
+        kind = TASKS[self.entry.task].output
+        out = postprocess(ctx, kind, raw)
+        out.update(hardware=self.hardware, fallback_from=self.fallback_from,
+                   precision=self.precision, weights=self.weights)
+        return out
+
+    def __call__(self, natural: Any) -> dict[str, Any]:
+        """postprocess(run(prepare(natural)))."""
+        prepared = self.prepare(natural)
+        return self.postprocess(self.run(prepared), prepared)
+
+
+def load_skill(
+    model_type: str,
+    hardware: str = "cpu",
+    precision: str = "fp32",
+    model_name: str | None = None,
+    *,
+    seed: int = 0,
+) -> Skill:
+    """Load a model type for a hardware and precision.
+
+    Args:
+        model_type: A catalog model type or alias (`bert`, `xlm-roberta`, `blip2`).
+        hardware: A backend name (`cpu`, `cuda`, `rocm`, `openvino`, `mps`, `qnn`). An absent
+            backend falls back to cpu; the skill's `fallback_from` says so.
+        precision: `fp32`, `bf16` (cpu/cuda), `fp16` (cuda), `int8` (cpu, dynamic quantization).
+        model_name: A local directory or a model id in the HF cache; None (or a name with no
+            files on disk) builds a seeded random-weight model from the type's tiny config.
+        seed: Seed for random weights and example inputs.
+
+    Raises:
+        UnknownNameError: unknown model type, hardware or precision.
+        UnsupportedPrecisionError: the precision cannot run where the skill would run.
+        SkillUnavailableError: the type cannot run here (missing library, missing input...).
+    """
+    entry = get_entry(model_type)
+    placement = place(hardware)
+    check_precision(precision, placement.hardware)
+    if placement.fallback_from is not None:
+        log.warning("%s: %s is absent (%s); running on cpu", entry.model_type,
+                    placement.fallback_from, placement.reason)
+    loaded = load_model(entry, model_name, seed)
+    model = loaded.model
+    if placement.hardware in _TORCH_DEVICES:
+        model = apply_precision(model.to(_TORCH_DEVICES[placement.hardware]), precision)
+    with missing_library(entry.model_type):
+        pre = build_preprocessors(entry, loaded.config, loaded.source)
+    skill = Skill(
+        model_type=entry.model_type, entry=entry, hardware=placement.hardware,
+        fallback_from=placement.fallback_from, precision=precision, model=model,
+        processor=pre.main(), weights=loaded.weights, config=loaded.config, preprocessors=pre,
+        source=loaded.source, seed=seed, fallback_reason=placement.reason,
+    )
+    gen = getattr(model, "generation_config", None)
+    if skill.generative and gen is not None:
+        gen.max_new_tokens = skill.max_new_tokens
+    if placement.hardware == "openvino":
+        if skill.generative and entry.task != "text-generation":
+            raise SkillUnavailableError(
+                f"{entry.model_type}: openvino runs forward passes and decoder-only generation; "
+                f"{entry.task} needs a {entry.family} generate loop (run it on cpu)")
+        example = skill.prepare(skill.example_inputs(1))
+        skill._openvino = OpenVinoExecutor(model, example, forward_params(model))
+    return skill

