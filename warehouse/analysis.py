@@ -75,6 +75,7 @@ METRIC_DIRECTIONS: dict[str, bool] = {
 NOT_JUDGED: dict[str, str] = {
     "concurrent_workers": "a benchmark parameter (the thread count), not a measurement",
     "supported": "whether the combination ran; compatibility checks track that",
+    "task_time": "the benchmark task's wall time (imports, load, warm-up): for scheduling only",
 }
 #: Severity tiers by the size of the relative change in the worse direction, largest first.
 SEVERITY_TIERS: tuple[tuple[float, Severity], ...] = (

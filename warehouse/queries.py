@@ -195,3 +195,22 @@ def series_touched_by_run(wh: History, run_id: str) -> pl.DataFrame:
         f"SELECT DISTINCT {_SERIES}, unit FROM results WHERE run_id = $1 ORDER BY {_SERIES}",
         [run_id],
     )
+
+
+def task_durations(wh: History) -> dict[tuple[str, str, str], float]:
+    """Seconds the latest benchmark task of each (model type, hardware, precision) took.
+
+    From the `task_time` rows benchmark tasks store; the sweep orders work longest-first by it.
+    """
+    frame = wh.query(
+        """
+        SELECT model_type, hardware, precision, arg_max(value, measured_at) AS seconds
+        FROM results
+        WHERE metric = 'task_time'
+        GROUP BY ALL
+        """
+    )
+    return {
+        (row["model_type"], row["hardware"], row["precision"]): float(row["seconds"])
+        for row in frame.iter_rows(named=True)
+    }

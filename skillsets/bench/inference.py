@@ -1,0 +1,244 @@
+"""The inference benchmark: import, instantiation and init times, then per batch size the real
+forward (or generate) latency distribution, items/s, peak memory, and for text generators
+prefill latency and decode tokens/s.
+
+Only `skill.run(prepared)` is inside a timed loop: building example inputs and `prepare` (tokenise,
+move to device) happen once per batch size, before the loop. Memory is measured in a separate
+untimed call so the RSS sampler never competes with a timed one.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from skillsets.bench.measure import (
+    LatencyStats,
+    MeasureConfig,
+    measure_latency,
+    measure_memory,
+    pinned_threads,
+)
+from skillsets.bench.rows import RowMaker
+from warehouse.records import ResultRecord
+
+#: Seconds a cold import may take before it is reported as a failure.
+IMPORT_TIMEOUT_S = 300.0
+
+_IMPORT_SNIPPET = """\
+import importlib, sys, time
+start = time.perf_counter_ns()
+for name in sys.argv[1:]:
+    importlib.import_module(name)
+print((time.perf_counter_ns() - start) / 1e9)
+"""
+
+
+class BenchmarkableSkill(Protocol):
+    """What the benchmark needs of a loaded skill (`skillsets.runtime.Skill` provides it)."""
+
+    hardware: str
+
+    def example_inputs(self, batch_size: int) -> Any: ...
+
+    def prepare(self, natural_inputs: Any) -> Any: ...
+
+    def run(self, prepared: Any) -> Any: ...
+
+
+@dataclass
+class Measured:
+    """Rows from one benchmark step, the seconds spent inside its timed loops, and what to know.
+
+    Attributes:
+        rows: Result rows.
+        measured_seconds: Time inside timed loops.
+        notes: Facts about how it was measured.
+        problems: Metrics that could not be measured, and why (they become the outcome's reason).
+    """
+
+    rows: list[ResultRecord] = field(default_factory=list)
+    measured_seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def extend(self, other: Measured) -> None:
+        """Append another step's rows, time, notes and problems."""
+        self.rows.extend(other.rows)
+        self.measured_seconds += other.measured_seconds
+        self.notes.extend(other.notes)
+        self.problems.extend(other.problems)
+
+
+def cold_import_seconds(modules: list[str], timeout: float = IMPORT_TIMEOUT_S) -> float:
+    """Seconds to import `modules` (in order) in a fresh interpreter, as a user's process would.
+
+    A fresh interpreter is the only honest measure: in a worker that already imported torch and
+    transformers every later import is a dictionary lookup. The child inherits this process's
+    environment and CPU affinity, so it runs on the measuring worker's cores.
+
+    Raises:
+        RuntimeError: when the import fails or times out (with the child's last error lines).
+    """
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _IMPORT_SNIPPET, *modules],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=dict(os.environ),
+        )
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"importing {modules} took over {timeout:.0f} s") from None
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
+        raise RuntimeError(f"importing {modules} failed (exit {proc.returncode}):\n{tail}")
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
+def skill_modules(model_type: str, module_name: str, hardware: str) -> list[str]:
+    """The modules a user's process imports to run this skill: the generated skillset (or the
+    shared runtime when none is generated), the transformers modeling module, and the backend's
+    SDK where it is not torch."""
+    generated = f"skillsets.generated.{module_name}"
+    try:
+        has_generated = importlib.util.find_spec(generated) is not None
+    except ModuleNotFoundError:
+        has_generated = False
+    modules = [generated if has_generated else "skillsets.runtime"]
+    from transformers.models.auto.configuration_auto import model_type_to_module_name
+
+    package = model_type_to_module_name(model_type)
+    modeling = f"transformers.models.{package}.modeling_{package}"
+    if importlib.util.find_spec(modeling.rsplit(".", 1)[0]) is not None:
+        modules.append(modeling)
+    if hardware == "openvino":
+        modules.append("openvino")
+    return modules
+
+
+def synchronizer(hardware: str) -> Callable[[], None] | None:
+    """What to call after each timed call so the timer sees finished work (GPUs run async)."""
+    if hardware in ("cuda", "rocm"):
+        import torch
+
+        return torch.cuda.synchronize
+    return None
+
+
+def generated_tokens(raw: Any, prepared: Any, encoder_decoder: bool) -> int | None:
+    """New tokens per sequence in a generate output, or None when it cannot be told.
+
+    Decoder-only outputs repeat the prompt; encoder-decoder outputs start with one decoder start
+    token.
+    """
+    sequences = getattr(raw, "sequences", raw)
+    shape = getattr(sequences, "shape", None)
+    if shape is None or len(shape) < 2:
+        return None
+    if encoder_decoder:
+        return int(shape[-1]) - 1
+    prompt = prepared.get("input_ids") if isinstance(prepared, dict) else None
+    if prompt is None or getattr(prompt, "ndim", 0) < 2:
+        return None
+    return int(shape[-1]) - int(prompt.shape[-1])
+
+
+def measure_batches(
+    skill: BenchmarkableSkill,
+    batch_sizes: tuple[int, ...],
+    config: MeasureConfig,
+    rows: RowMaker,
+    *,
+    generative: bool = False,
+    encoder_decoder: bool = False,
+    threads: int | None = None,
+) -> Measured:
+    """Latency, items/s and peak memory per batch size; prefill and decode for generators.
+
+    Args:
+        skill: A loaded skill.
+        batch_sizes: Measured in this order, each with its own prepared inputs.
+        config: Warm-up and stopping rules of each timed loop.
+        rows: Row builder for this (model, hardware, precision).
+        generative: Also measure `skill.prefill` and decode tokens/s.
+        encoder_decoder: How to count generated tokens (see `generated_tokens`).
+        threads: torch intra-op threads; None = the process's usable cores.
+    """
+    out = Measured()
+    sync = synchronizer(skill.hardware)
+    cuda = sync is not None
+    with pinned_threads(threads):
+        for batch_size in batch_sizes:
+            prepared = skill.prepare(skill.example_inputs(batch_size))
+
+            def call(prepared: Any = prepared) -> Any:
+                return skill.run(prepared)
+
+            stats = measure_latency(call, config, synchronize=sync)
+            out.measured_seconds += stats.total_seconds
+            out.rows.append(rows.distribution("inference", "latency", stats, batch_size))
+            out.rows.append(
+                rows.scalar("inference", "throughput", batch_size * 1000.0 / stats.mean, batch_size)
+            )
+            memory = measure_memory(call, cuda=cuda)
+            out.rows.append(
+                rows.scalar("inference", "peak_memory", memory.rss_delta_bytes, batch_size)
+            )
+            if memory.cuda_max_allocated_bytes is not None:
+                out.rows.append(
+                    rows.scalar(
+                        "inference",
+                        "cuda_max_allocated",
+                        memory.cuda_max_allocated_bytes,
+                        batch_size,
+                    )
+                )
+            if generative:
+                out.extend(
+                    _generation(
+                        skill, prepared, stats, config, rows, batch_size, encoder_decoder, sync
+                    )
+                )
+    return out
+
+
+def _generation(
+    skill: Any,
+    prepared: Any,
+    generate_stats: LatencyStats,
+    config: MeasureConfig,
+    rows: RowMaker,
+    batch_size: int,
+    encoder_decoder: bool,
+    sync: Callable[[], None] | None,
+) -> Measured:
+    """Prefill latency, and decode tokens/s = tokens after the first / (generate - prefill)."""
+    out = Measured()
+    try:
+        prefill = measure_latency(lambda: skill.prefill(prepared), config, synchronize=sync)
+    except Exception as exc:  # the skill's prefill is broken for this model; say so, keep latency
+        out.problems.append(
+            f"batch {batch_size}: prefill_latency and decode_throughput not measured: "
+            f"{type(exc).__name__}: {exc}"
+        )
+        return out
+    out.measured_seconds += prefill.total_seconds
+    out.rows.append(rows.distribution("inference", "prefill_latency", prefill, batch_size))
+    new_tokens = generated_tokens(skill.run(prepared), prepared, encoder_decoder)
+    decode_ms = generate_stats.p50 - prefill.p50
+    if new_tokens is None or new_tokens < 2 or decode_ms <= 0:
+        out.problems.append(
+            f"batch {batch_size}: no decode_throughput (new tokens {new_tokens}, generate p50 "
+            f"{generate_stats.p50:.3f} ms, prefill p50 {prefill.p50:.3f} ms)"
+        )
+        return out
+    tokens_per_s = batch_size * (new_tokens - 1) / (decode_ms / 1000.0)
+    out.rows.append(rows.scalar("inference", "decode_throughput", tokens_per_s, batch_size))
+    out.notes.append(f"batch {batch_size}: {new_tokens} new tokens per sequence")
+    return out

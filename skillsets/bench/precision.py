@@ -1,0 +1,74 @@
+"""The precision axis of the benchmarks: which (hardware, precision) pairs run, and why (not).
+
+Which backend can run which precision is the runtime's table (`skillsets.runtime.precision`);
+this module asks it rather than keeping a copy, and adds what a reader of the numbers needs to
+know: on a CPU without AVX512-BF16/AMX, bf16 is emulated and slower than fp32, which is a fact of
+the machine, not a regression of the model. A pair the table allows can still fail for one model
+(no bf16 kernel for one of its ops); the runtime raises `UnsupportedPrecisionError` then, and the
+benchmark records that reason the same way: a `supported` = 0 row, never a silent gap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hardware.names import UnknownNameError
+from skillsets.runtime.errors import UnsupportedPrecisionError
+from skillsets.runtime.precision import PRECISIONS, check_precision
+
+__all__ = ["PRECISIONS", "PrecisionSupport", "parse_precisions", "precision_support"]
+
+_NOTES: dict[str, str] = {
+    "fp32": "reference precision",
+    "bf16": "bfloat16 weights and activations",
+    "fp16": "float16 weights and activations",
+    "int8": "torch dynamic quantization of nn.Linear (int8 weights, activations per call)",
+}
+
+
+@dataclass(frozen=True)
+class PrecisionSupport:
+    """Whether a precision is benchmarked on a backend, and why (not)."""
+
+    hardware: str
+    precision: str
+    supported: bool
+    reason: str
+
+
+def _cpu_bf16_note() -> str:
+    from hardware.registry import probe
+
+    flags = set(probe("cpu").details.get("isa_flags", []))
+    if flags & {"avx512_bf16", "amx_bf16"}:
+        return "native bf16 instructions on this CPU"
+    return "this CPU has no AVX512-BF16/AMX: bf16 is emulated and expected to be slower than fp32"
+
+
+def precision_support(hardware: str, precision: str) -> PrecisionSupport:
+    """Whether `precision` runs on `hardware`, with the reason either way.
+
+    Raises:
+        UnknownNameError: for a precision outside `PRECISIONS`.
+    """
+    try:
+        check_precision(precision, hardware)
+    except UnsupportedPrecisionError as exc:
+        return PrecisionSupport(hardware, precision, False, str(exc))
+    note = _NOTES[precision]
+    if (hardware, precision) == ("cpu", "bf16"):
+        note = f"{note}; {_cpu_bf16_note()}"
+    return PrecisionSupport(hardware, precision, True, note)
+
+
+def parse_precisions(text: str) -> list[str]:
+    """`"fp32,bf16"` -> `["fp32", "bf16"]`; `"all"` -> every precision. Unknown names raise."""
+    names = [p.strip() for p in text.split(",") if p.strip()]
+    if names == ["all"]:
+        return list(PRECISIONS)
+    if not names:
+        raise ValueError(f"no precision given; choose from {', '.join(PRECISIONS)} or 'all'")
+    for name in names:
+        if name not in PRECISIONS:
+            raise UnknownNameError("precision", name, PRECISIONS)
+    return names

@@ -1,0 +1,243 @@
+"""One benchmark task: a model type on one backend at one precision, run where it was routed.
+
+This is the function a Dask worker runs. It proves where it ran (`worker_hardware`), pins torch
+to the worker's cores, loads the skill once and measures everything asked of it: the inference
+benchmark (import, instantiation, init, per-batch latency, memory, generation) and the
+throughput benchmark (concurrent threads against sequential calls). It never raises for a model
+that fails: the outcome says `error` with the reason, so one broken model costs one outcome.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import logging
+import time
+import traceback
+from typing import TYPE_CHECKING, Any
+
+from hardware.cluster import WorkerPlacement, worker_hardware
+from hardware.fingerprint import environment_fingerprint
+from skillsets.bench.inference import (
+    Measured,
+    cold_import_seconds,
+    measure_batches,
+    skill_modules,
+    synchronizer,
+)
+from skillsets.bench.measure import measure_memory, pinned_threads, time_once
+from skillsets.bench.precision import precision_support
+from skillsets.bench.rows import RowMaker
+from skillsets.bench.spec import BenchmarkOutcome, BenchmarkSpec
+from skillsets.bench.throughput import measure_throughput
+
+if TYPE_CHECKING:
+    from skillsets.runtime import Skill
+
+log = logging.getLogger(__name__)
+
+
+def _placement() -> WorkerPlacement | None:
+    try:
+        return worker_hardware()
+    except ValueError:  # not inside a Dask worker: a direct call (fidelity script, tests)
+        return None
+
+
+def load_phases(spec: BenchmarkSpec, rows: RowMaker, *, first: str) -> tuple[Skill, Measured]:
+    """Load the skill, timing each phase; returns the skill and the phase rows.
+
+    * `import_time`: a cold import of the skillset's modules in a fresh interpreter (then they
+      are imported in this process, untimed, so no later phase pays for them);
+    * `instantiation_time`: building the model object alone (config -> model class with seeded
+      random weights, or weights from disk), timed on its own and discarded;
+    * `init_time`: `load_skill` end to end (instantiation, device, precision, preprocessors,
+      OpenVINO compile): the wait before the first call;
+    * `load_memory`: peak RSS above the starting RSS during `load_skill`.
+    """
+    from skillsets.catalog import get_entry
+    from skillsets.runtime import load_skill
+    from skillsets.runtime.weights import load_model
+
+    out = Measured()
+    entry = get_entry(spec.model_type)
+    modules = skill_modules(entry.model_type, entry.module_name, spec.hardware)
+    if spec.measure_import:
+        seconds = cold_import_seconds(modules)
+        out.rows.append(rows.scalar(first, "import_time", seconds))
+        out.notes.append(f"import_time covers {', '.join(modules)}")
+    for name in modules:  # imported here too, so no import cost lands in the phases below
+        importlib.import_module(name)
+    seconds, loaded = time_once(lambda: load_model(entry, spec.model_name, spec.seed))
+    out.rows.append(rows.scalar(first, "instantiation_time", seconds))
+    del loaded
+    gc.collect()
+
+    holder: dict[str, Skill] = {}
+
+    def load() -> None:
+        holder["skill"] = load_skill(
+            spec.model_type, spec.hardware, spec.precision, spec.model_name, seed=spec.seed
+        )
+
+    start = time.perf_counter_ns()
+    memory = measure_memory(load)
+    seconds = (time.perf_counter_ns() - start) / 1e9
+    out.rows.append(rows.scalar(first, "init_time", seconds))
+    out.rows.append(rows.scalar(first, "load_memory", memory.rss_delta_bytes))
+    return holder["skill"], out
+
+
+def _throughput(skill: Skill, spec: BenchmarkSpec, rows: RowMaker) -> Measured:
+    """Sequential vs concurrent items/s per batch size (see `skillsets.bench.throughput`)."""
+    out = Measured()
+    sync = synchronizer(spec.hardware)
+    for batch_size in spec.batch_sizes:
+        prepared = skill.prepare(skill.example_inputs(batch_size))
+
+        def call(prepared: dict[str, Any] = prepared) -> None:
+            skill.run(prepared)
+            if sync is not None:
+                sync()
+
+        result = measure_throughput(
+            call,
+            batch_size=batch_size,
+            workers=spec.concurrent_workers,
+            calls_per_worker=spec.throughput_calls,
+            warmup_runs=spec.measure.warmup_runs,
+        )
+        out.measured_seconds += result.sequential_seconds + result.concurrent_seconds
+        out.rows += [
+            rows.scalar(
+                "throughput", "sequential_throughput", result.sequential_items_per_s, batch_size
+            ),
+            rows.scalar(
+                "throughput", "concurrent_throughput", result.concurrent_items_per_s, batch_size
+            ),
+            rows.scalar("throughput", "speedup", result.speedup, batch_size),
+            rows.scalar("throughput", "concurrent_workers", result.workers, batch_size),
+        ]
+    return out
+
+
+def _throughput_or_reason(
+    skill: Skill, spec: BenchmarkSpec, rows: RowMaker, measured: Measured
+) -> None:
+    """Add the throughput rows to `measured`, or a `supported` = 0 throughput row and the reason
+    (in `measured.problems`) when the skill cannot be called concurrently (e.g. OpenVINO's
+    "Infer Request is busy").
+
+    The inference rows already measured are kept either way.
+    """
+    try:
+        throughput = _throughput(skill, spec, rows)
+    except Exception as exc:  # a skill that cannot serve concurrent calls; recorded, not hidden
+        reason = f"throughput not measured: {type(exc).__name__}: {exc}"
+        log.warning("%s: %s", spec.key, reason)
+        measured.rows.append(rows.scalar("throughput", "supported", 0))
+        measured.problems.append(reason)
+        return
+    measured.rows.append(rows.scalar("throughput", "supported", 1))
+    measured.extend(throughput)
+
+
+#: How torch names each reduced precision in "... not implemented for 'X'" errors.
+_TORCH_DTYPE_NAMES = {"bf16": "'BFloat16'", "fp16": "'Half'", "int8": "'QInt8'"}
+
+
+def _missing_kernel(exc: Exception, precision: str) -> bool:
+    """Whether `exc` is torch saying an op has no kernel for this reduced precision: the model
+    does not support the precision, which is recorded as unsupported rather than as a failure.
+    torch has no exception type for it, so its message is the only signal."""
+    name = _TORCH_DTYPE_NAMES.get(precision)
+    return (
+        name is not None
+        and isinstance(exc, RuntimeError)
+        and ("not implemented for" in str(exc) and name in str(exc))
+    )
+
+
+def _unsupported(
+    spec: BenchmarkSpec, rows: RowMaker, reason: str, **context: Any
+) -> BenchmarkOutcome:
+    return BenchmarkOutcome(
+        spec=spec,
+        status="unsupported",
+        reason=reason,
+        rows=[rows.scalar(kind, "supported", 0) for kind in spec.kinds],
+        **context,
+    )
+
+
+def run_benchmark(spec: BenchmarkSpec) -> BenchmarkOutcome:
+    """Run one benchmark task here (on a Dask worker, or in this process when called directly).
+
+    Returns:
+        The outcome: rows and status `ok` (with a reason when the throughput benchmark could not
+        run concurrently, its `supported` row then 0); a `supported` = 0 row per benchmark kind
+        and status `unsupported` for a combination that cannot run (precision, or a backend
+        that would fall back to cpu); or status `error` with the exception's last line for
+        anything else.
+    """
+    from skillsets.runtime import UnsupportedPrecisionError
+
+    started = time.perf_counter_ns()
+    placement = _placement()
+    environment = environment_fingerprint()
+    rows = RowMaker(
+        spec.run_id, environment.environment_id, spec.model_type, spec.hardware, spec.precision
+    )
+    context: dict[str, Any] = {"placement": placement, "environment": environment}
+
+    def elapsed() -> float:
+        return (time.perf_counter_ns() - started) / 1e9
+
+    support = precision_support(spec.hardware, spec.precision)
+    if not support.supported:
+        return _unsupported(spec, rows, support.reason, wall_seconds=elapsed(), **context)
+    first = spec.kinds[0]
+    try:
+        with pinned_threads():
+            skill, measured = load_phases(spec, rows, first=first)
+            if skill.fallback_from is not None:
+                reason = f"{spec.hardware} fell back to {skill.hardware}: {skill.fallback_reason}"
+                return _unsupported(spec, rows, reason, wall_seconds=elapsed(), **context)
+            if "inference" in spec.kinds:
+                measured.rows.append(rows.scalar("inference", "supported", 1))
+                measured.extend(
+                    measure_batches(
+                        skill,
+                        spec.batch_sizes,
+                        spec.measure,
+                        rows,
+                        generative=skill.generative,
+                        encoder_decoder=bool(getattr(skill.config, "is_encoder_decoder", False)),
+                    )
+                )
+            if "throughput" in spec.kinds:
+                _throughput_or_reason(skill, spec, rows, measured)
+    except UnsupportedPrecisionError as exc:
+        return _unsupported(spec, rows, str(exc), wall_seconds=elapsed(), **context)
+    except Exception as exc:  # one model's failure is its outcome, not the sweep's
+        if _missing_kernel(exc, spec.precision):
+            reason = f"{spec.precision}: a layer of this model has no kernel for it: {exc}"
+            return _unsupported(spec, rows, reason, wall_seconds=elapsed(), **context)
+        log.warning("benchmark %s failed: %s", spec.key, exc)
+        last = traceback.format_exception_only(exc)[-1].strip()
+        return BenchmarkOutcome(
+            spec=spec, status="error", reason=last, wall_seconds=elapsed(), **context
+        )
+    wall = elapsed()
+    # Stored so the next sweep can order its tasks longest-first (skillsets.plan).
+    measured.rows.append(rows.scalar(first, "task_time", wall))
+    return BenchmarkOutcome(
+        spec=spec,
+        status="ok",
+        reason="; ".join(measured.problems),
+        rows=measured.rows,
+        wall_seconds=wall,
+        measured_seconds=measured.measured_seconds,
+        notes=measured.notes,
+        **context,
+    )
