@@ -46,6 +46,10 @@ test: $(STAMP) system-deps
 test-catalog: $(STAMP)
 	$(BIN)/python -m pytest -m catalog -q
 
+# A local Prefect server with the work pool, every deployment and a worker (see README).
+server: $(STAMP)
+	scripts/server.sh
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from cli.hardware import hardware
+from cli.nightly import print_outcome, run_nightly
+from cli.output import console
 
 
 def demo() -> None:
-    """Run the pipeline end to end on the embedded defaults and say where the results are."""
+    """Run `nightly` on the critical tier with the embedded defaults: ephemeral Prefect, a local
+    hardware-tagged Dask cluster and the DuckDB file under data/; print where the report is."""
     hardware(as_json=False)
+    result = run_nightly(priority="critical", batch_sizes=[1, 2], runs=5, screenshot=True)
+    print_outcome(result)
+    screenshot = Path(result["report"]).with_name("report.png")
+    console.print(f"screenshot: [bold]{screenshot}[/]")

@@ -14,9 +14,11 @@ from hardware.resources import resource_tags
 
 
 def hardware(
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object keyed by backend.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a JSON object keyed by backend.")
+    ] = False,
 ) -> None:
-    """Detect every hardware backend (cpu, cuda, rocm, openvino, mps, qnn) and say why one is absent."""
+    """Detect each hardware backend (cpu, cuda, rocm, openvino, mps, qnn); say why one is absent."""
     statuses = detect_all()
     if as_json:
         print_json({name: status.as_dict() for name, status in statuses.items()})
@@ -34,6 +36,9 @@ def hardware(
             table.add_row(name, "[red]no[/]", f"[dim]{status.reason}[/]")
     console.print(table)
     fp = environment_fingerprint()
-    console.print(f"environment [bold]{fp.environment_id}[/]  git {fp.git_sha[:12]}  "
-                  f"python {fp.python}  torch {fp.packages['torch']}  transformers {fp.packages['transformers']}")
+    console.print(
+        f"environment [bold]{fp.environment_id}[/]  git {fp.git_sha[:12]}  "
+        f"python {fp.python}  torch {fp.packages['torch']}  "
+        f"transformers {fp.packages['transformers']}"
+    )
     console.print(f"Dask worker resources: {resource_tags()}")

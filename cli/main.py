@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from cli import demo, hardware
+from cli import (
+    bench,
+    catalog,
+    demo,
+    generate,
+    hardware,
+    metrics,
+    nightly,
+    report,
+    validate,
+    warehouse,
+)
+from cli import detect as detect_cli
 
 app = typer.Typer(
     name="skillsets",
@@ -21,6 +33,16 @@ def main() -> None:
 
 app.command("hardware")(hardware.hardware)
 app.command("demo")(demo.demo)
+app.command("catalog")(catalog.catalog)
+app.command("generate")(generate.generate)
+app.add_typer(warehouse.warehouse_app, name="warehouse")
+app.command("validate")(validate.validate)
+app.command("report")(report.report)
+app.add_typer(metrics.metrics_app, name="metrics")
+app.command("detect")(detect_cli.detect)
+app.command("check")(detect_cli.check)
+app.command("bench")(bench.bench)
+app.command("nightly")(nightly.nightly)
 
 if __name__ == "__main__":
     app()

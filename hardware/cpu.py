@@ -11,7 +11,15 @@ import psutil
 from hardware.base import Backend, BackendStatus
 
 # Flags that decide which kernels torch and OpenVINO pick (bf16/int8 speed in particular).
-_INTERESTING_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "asimd")
+_INTERESTING_FLAGS = (
+    "avx2",
+    "avx512f",
+    "avx512_bf16",
+    "avx512_vnni",
+    "amx_bf16",
+    "amx_int8",
+    "asimd",
+)
 
 
 def cpu_model_name() -> str:
@@ -49,7 +57,9 @@ class CpuBackend(Backend):
             "architecture": platform.machine(),
             "logical_cores": os.cpu_count(),
             "physical_cores": psutil.cpu_count(logical=False),
-            "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+            "usable_cores": len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else None,
             "memory_bytes": psutil.virtual_memory().total,
             "isa_flags": cpu_flags(),
             "torch_threads": torch.get_num_threads(),

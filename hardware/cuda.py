@@ -35,12 +35,16 @@ class CudaBackend(Backend):
         import torch
 
         if torch.version.hip is not None:
-            return BackendStatus(self.name, False, "torch is a ROCm (HIP) build; see the rocm backend")
+            return BackendStatus(
+                self.name, False, "torch is a ROCm (HIP) build; see the rocm backend"
+            )
         if torch.version.cuda is None:
             return BackendStatus(self.name, False, "torch built without CUDA")
         if not torch.cuda.is_available():
             return BackendStatus(
-                self.name, False, f"torch has CUDA {torch.version.cuda} but no CUDA device or driver is visible"
+                self.name,
+                False,
+                f"torch has CUDA {torch.version.cuda} but no CUDA device or driver is visible",
             )
         devices = torch_gpu_devices()
         details = {

@@ -55,12 +55,15 @@ def package_version(name: str) -> str | None:
 
 
 def git_sha(repo: Path = REPO_ROOT) -> str:
-    """The checkout's commit (with `-dirty` when it has uncommitted changes), or `SKILLSETS_GIT_SHA`."""
+    """The checkout's commit (`-dirty` when it has uncommitted changes), or `SKILLSETS_GIT_SHA`."""
     if sha := os.environ.get("SKILLSETS_GIT_SHA"):
         return sha
     try:
         sha = subprocess.run(
-            ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+            ["git", "-C", str(repo), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],

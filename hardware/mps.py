@@ -20,6 +20,8 @@ class MpsBackend(Backend):
         if not torch.backends.mps.is_built():
             return BackendStatus(self.name, False, "torch built without MPS")
         if not torch.backends.mps.is_available():
-            return BackendStatus(self.name, False, "MPS built but not available (macOS < 12.3 or no Metal GPU)")
+            return BackendStatus(
+                self.name, False, "MPS built but not available (macOS < 12.3 or no Metal GPU)"
+            )
         details = {"device_name": f"Apple {platform.machine()}", "macos": platform.mac_ver()[0]}
         return BackendStatus(self.name, True, "", details)

@@ -19,7 +19,9 @@ class QnnBackend(Backend):
         sdk_root = os.environ.get("QNN_SDK_ROOT")
         if sdk_root and Path(sdk_root).is_dir():
             details["sdk_root"] = sdk_root
-            details["backend_libs"] = sorted(p.name for p in Path(sdk_root).glob("lib/*/libQnn*.so"))
+            details["backend_libs"] = sorted(
+                p.name for p in Path(sdk_root).glob("lib/*/libQnn*.so")
+            )
         if importlib.util.find_spec("onnxruntime") is not None:
             import onnxruntime
 

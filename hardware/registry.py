@@ -15,7 +15,14 @@ from hardware.rocm import RocmBackend
 
 _BACKENDS: dict[str, Backend] = {
     b.name: b
-    for b in (CpuBackend(), CudaBackend(), RocmBackend(), OpenVinoBackend(), MpsBackend(), QnnBackend())
+    for b in (
+        CpuBackend(),
+        CudaBackend(),
+        RocmBackend(),
+        OpenVinoBackend(),
+        MpsBackend(),
+        QnnBackend(),
+    )
 }
 BACKEND_NAMES: tuple[str, ...] = tuple(_BACKENDS)
 

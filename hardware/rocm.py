@@ -16,7 +16,9 @@ class RocmBackend(Backend):
         import torch
 
         if torch.version.hip is None:
-            return BackendStatus(self.name, False, "torch built without ROCm (torch.version.hip is None)")
+            return BackendStatus(
+                self.name, False, "torch built without ROCm (torch.version.hip is None)"
+            )
         if not torch.cuda.is_available():
             return BackendStatus(
                 self.name, False, f"torch has HIP {torch.version.hip} but no AMD GPU is visible"

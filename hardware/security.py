@@ -11,7 +11,7 @@ from distributed.security import Security
 
 
 class InsecureClusterError(RuntimeError):
-    """A scheduler beyond loopback was asked for without TLS, and that was not explicitly allowed."""
+    """A scheduler beyond loopback was asked for without TLS, and that was not allowed."""
 
 
 def tls_security(ca_file: Path, cert_file: Path, key_file: Path) -> Security:
@@ -64,6 +64,6 @@ def check_exposure(address: str, security: Security | None, *, allow_insecure: b
         return
     raise InsecureClusterError(
         f"Dask scheduler {address!r} is reachable beyond this machine without TLS. Set "
-        "SKILLSETS_TLS_CA_FILE, SKILLSETS_TLS_CERT_FILE and SKILLSETS_TLS_KEY_FILE and use a tls:// "
-        "address, or set SKILLSETS_ALLOW_INSECURE_REMOTE=true if the network is trusted."
+        "SKILLSETS_TLS_CA_FILE, SKILLSETS_TLS_CERT_FILE and SKILLSETS_TLS_KEY_FILE and use a "
+        "tls:// address, or set SKILLSETS_ALLOW_INSECURE_REMOTE=true if the network is trusted."
     )

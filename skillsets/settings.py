@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from hardware.fingerprint import REPO_ROOT
@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     scheduler_address: str = ""
     #: Backends to use: `auto` (every available one) or names, comma-separated in the environment.
     hardware: Annotated[list[str], NoDecode] = ["auto"]
+    #: Prometheus Pushgateway (`http://host:9091`) flows push their metrics to; empty = no push.
+    pushgateway_url: str = ""
+    #: Port `skillsets metrics serve` listens on.
+    metrics_port: int = Field(default=9464, ge=1, le=65535)
     #: Mutual TLS for Dask: one CA, and the certificate + key this process presents (the same
     #: pair serves scheduler, workers and clients unless the deployment issues one per role).
     tls_ca_file: Path | None = None
@@ -55,12 +59,21 @@ class Settings(BaseSettings):
         if value == ["auto"]:
             return value
         if not value:
-            raise ValueError(f"empty hardware selection; use 'auto' or names from {', '.join(BACKEND_NAMES)}")
+            raise ValueError(
+                f"empty hardware selection; use 'auto' or names from {', '.join(BACKEND_NAMES)}"
+            )
         for name in value:
             try:
                 get_backend(name)
             except UnknownNameError as exc:
                 raise ValueError(exc.message) from None
+        return value
+
+    @field_validator("pushgateway_url")
+    @classmethod
+    def _pushgateway_scheme(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http(s) URL; write e.g. http://{value}")
         return value
 
     @field_validator("scheduler_address")
@@ -69,7 +82,6 @@ class Settings(BaseSettings):
         if value and "://" not in value:
             raise ValueError(f"{value!r} has no scheme; write e.g. tcp://{value} or tls://{value}")
         return value
-
 
     @field_validator("tls_ca_file", "tls_cert_file", "tls_key_file")
     @classmethod
@@ -97,6 +109,10 @@ def load_settings(**overrides: object) -> Settings:
         lines = []
         for error in exc.errors():
             field = str(error["loc"][0]) if error["loc"] else "?"
-            source = "flag --" + field.replace("_", "-") if field in given else ENV_PREFIX + field.upper()
+            source = (
+                "flag --" + field.replace("_", "-")
+                if field in given
+                else ENV_PREFIX + field.upper()
+            )
             lines.append(f"{source}: {error['msg']}")
         raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None

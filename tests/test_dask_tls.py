@@ -49,7 +49,10 @@ def test_scheduler_refuses_a_peer_without_certificate(tls_cluster) -> None:
     Dask's own client cannot even be built without a certificate, so this speaks TLS directly.
     """
     cluster, security = tls_cluster
-    host, port = urlsplit(cluster.scheduler_address).hostname, urlsplit(cluster.scheduler_address).port
+    host, port = (
+        urlsplit(cluster.scheduler_address).hostname,
+        urlsplit(cluster.scheduler_address).port,
+    )
     context = ssl.create_default_context(cafile=security.tls_ca_file)
     with socket.create_connection((host, port), timeout=5) as raw:
         with pytest.raises((ssl.SSLError, ConnectionError)):

@@ -1,4 +1,4 @@
-"""Hardware probes, run for real on this machine (a CPU-only torch build with openvino installed)."""
+"""Hardware probes, run for real on this machine (CPU-only torch, openvino installed)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,9 @@ def test_openvino_probe_lists_the_cpu_device() -> None:
     assert status.details["openvino_version"]
 
 
-@pytest.mark.skipif(not ON_CPU_ONLY_TORCH, reason="asserts the reasons given by a CPU-only torch build")
+@pytest.mark.skipif(
+    not ON_CPU_ONLY_TORCH, reason="asserts the reasons given by a CPU-only torch build"
+)
 def test_absent_backends_say_why() -> None:
     statuses = detect_all()
     assert statuses["cuda"].reason == "torch built without CUDA"
@@ -97,7 +99,9 @@ def test_fingerprint_is_stable_and_sensitive() -> None:
     assert fp.packages["torch"] == torch.__version__
     same = EnvironmentFingerprint(**fp.model_dump(exclude={"environment_id"}))
     assert same.environment_id == fp.environment_id
-    changed = EnvironmentFingerprint(**{**fp.model_dump(exclude={"environment_id"}), "git_sha": "other"})
+    changed = EnvironmentFingerprint(
+        **{**fp.model_dump(exclude={"environment_id"}), "git_sha": "other"}
+    )
     assert changed.environment_id != fp.environment_id
 
 

@@ -31,7 +31,11 @@ def test_history_wins_over_estimate() -> None:
 
 
 def test_longest_first_is_stable() -> None:
-    a, b, c = WorkItem("a", "cpu", seconds=1), WorkItem("b", "cpu", seconds=3), WorkItem("c", "cpu", seconds=1)
+    a, b, c = (
+        WorkItem("a", "cpu", seconds=1),
+        WorkItem("b", "cpu", seconds=3),
+        WorkItem("c", "cpu", seconds=1),
+    )
     assert longest_first([a, b, c]) == [b, a, c]
 
 

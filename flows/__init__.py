@@ -1,0 +1,1 @@
+"""Prefect flows: generate, validate, benchmark, detect, report, and `nightly` chaining them."""

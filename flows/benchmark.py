@@ -1,0 +1,88 @@
+"""The `benchmark` flow: latency, throughput and memory on hardware-tagged Dask workers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dask
+from prefect import flow
+
+from flows.common import flow_settings, recorded_run
+from flows.runner import dask_task_runner
+from hardware.registry import resolve_hardware
+from skillsets.bench.measure import MeasureConfig
+from skillsets.bench.spec import BenchmarkOutcome, BenchmarkSpec
+from skillsets.catalog import select
+from skillsets.plan import config_size_estimate, longest_first, with_durations
+from tasks.benchmark import benchmark_model
+from tasks.warehouse import store_results
+from warehouse.queries import task_durations
+from warehouse.store import Warehouse
+
+
+@flow(name="benchmark", task_runner=dask_task_runner(), log_prints=True)
+def benchmark(
+    priority: str = "critical",
+    models: list[str] | None = None,
+    hardware: list[str] | None = None,
+    precisions: list[str] | None = None,
+    batch_sizes: list[int] | None = None,
+    kinds: list[str] | None = None,
+    runs: int = 10,
+    concurrent_workers: int = 2,
+) -> str:
+    """Benchmark a tier (or model list) on each backend and precision; store every metric.
+
+    One task per (model, backend, precision), routed to a worker with that backend's tag and
+    submitted longest-first (durations from the warehouse history, else model size), so one
+    long model does not start last and hold up the sweep.
+
+    Returns:
+        The run id (its rows are in `results`).
+    """
+    settings = flow_settings(hardware)
+    entries = select(priority, models=models)
+    present, _absent = resolve_hardware(settings.hardware)
+    precisions = precisions or ["fp32"]
+    parameters = {
+        "priority": priority,
+        "models": models,
+        "hardware": present,
+        "precisions": precisions,
+        "batch_sizes": batch_sizes or [1, 2],
+        "kinds": kinds or ["inference", "throughput"],
+        "runs": runs,
+    }
+    with recorded_run(settings, "benchmark", parameters) as run_id:
+        history = {}
+        if Path(settings.warehouse).exists():
+            with Warehouse.open(settings.warehouse, read_only=True) as wh:
+                history = task_durations(wh)
+        work = longest_first(
+            with_durations(
+                [(e.model_type, hw, p) for e in entries for hw in present for p in precisions],
+                history,
+                config_size_estimate,
+            )
+        )
+        futures = []
+        for item in work:
+            spec = BenchmarkSpec(
+                run_id=run_id,
+                model_type=item.model_type,
+                hardware=item.hardware,
+                precision=item.precision,
+                batch_sizes=tuple(parameters["batch_sizes"]),
+                kinds=tuple(parameters["kinds"]),
+                measure=MeasureConfig(min_iterations=runs),
+                concurrent_workers=concurrent_workers,
+            )
+            with dask.annotate(resources={item.hardware: 1}):
+                futures.append(benchmark_model.submit(spec))
+        outcomes: list[BenchmarkOutcome] = [f.result() for f in futures]
+        stored = store_results(str(settings.warehouse), outcomes)
+        errors = [o for o in outcomes if o.status == "error"]
+        print(f"run {run_id}: {stored} rows stored, {len(errors)} errors")
+        for o in errors:
+            print(f"  {o.spec.key}: {o.reason}")
+    return run_id

@@ -1,0 +1,112 @@
+"""Smoke runs of real skillsets (bert, gpt2, vit) on cpu and OpenVINO, in process and isolated.
+
+Real tiny random-weight models from each type's config; nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from hardware.registry import probe
+from skillsets.validation.outputs import compare, flatten
+from skillsets.validation.smoke import SmokeOptions, smoke_test
+
+MODELS = ("bert", "gpt2", "vit")
+# The inventory builds every head class; covered once below, skipped elsewhere to keep this fast.
+FAST = SmokeOptions(inventory=False)
+
+needs_openvino = pytest.mark.skipif(
+    not probe("openvino").available, reason="openvino is not available here"
+)
+
+
+# gpt2's round trip re-tokenizes differently after save/reload (the synthetic tokenizer is not
+# recognised once reloaded): a known runtime bug, issue #4 stays open until it is fixed.
+ROUND_TRIP_KNOWN_BROKEN = pytest.mark.xfail(
+    strict=True, reason="synthetic tokenizer re-tokenizes after save/reload (issue #4)"
+)
+
+
+@pytest.mark.parametrize(
+    "model_type",
+    [pytest.param(m, marks=ROUND_TRIP_KNOWN_BROKEN) if m == "gpt2" else m for m in MODELS],
+)
+def test_cpu_smoke_passes_with_round_trip(model_type):
+    result = smoke_test(model_type, "cpu", options=FAST)
+    assert result.status == "pass", (result.message, result.details.get("traceback"))
+    assert set(result.details["inputs"]) == {"1", "2"}
+    assert result.details["roundtrip"]["identical"] is True
+    assert any(name.endswith(".safetensors") for name in result.details["roundtrip"]["files"])
+    assert result.details["batch_consistency"]["checked"] is True
+    assert result.max_abs_diff is None
+    assert {"load", "forward_bs1", "forward_bs2", "roundtrip"} <= set(result.timings)
+
+
+@needs_openvino
+@pytest.mark.parametrize("model_type", MODELS)
+def test_openvino_matches_torch(model_type):
+    result = smoke_test(model_type, "openvino", options=FAST)
+    assert result.status == "pass", (result.message, result.details.get("traceback"))
+    assert result.max_abs_diff is not None and math.isfinite(result.max_abs_diff)
+    assert result.max_abs_diff < 1e-3
+    assert result.details["compiled_vs_torch"]["arrays"] >= 1
+
+
+def test_inventory_lists_every_head_class_of_bert():
+    result = smoke_test("bert", "cpu", options=SmokeOptions(roundtrip=False))
+    assert result.status == "pass", result.message
+    inventory = result.details["inventory"]
+    names = {c["class_name"] for c in inventory["classes"]}
+    assert {
+        "BertModel",
+        "BertForMaskedLM",
+        "BertForSequenceClassification",
+        "BertForQuestionAnswering",
+        "BertForMultipleChoice",
+    } <= names
+    assert inventory["heads"] == len(names)
+    assert inventory["ran"] == inventory["heads"], [c for c in inventory["classes"] if not c["ran"]]
+
+
+def test_unknown_model_type_fails_at_load_with_its_name():
+    result = smoke_test("no-such-model", "cpu", options=FAST)
+    assert result.status == "fail" and result.stage == "load"
+    assert "no-such-model" in result.message
+
+
+def test_isolated_sweep_records_pass_and_skip():
+    """The sweep path end to end on a thread pool: a real pass on cpu, a skip for absent cuda."""
+    from skillsets.validation.sweep import SweepPlan, run_validation_sweep
+
+    hardware = ["cpu"] if probe("cuda").available else ["cpu", "cuda"]
+    records = run_validation_sweep(
+        None,
+        ["bert"],
+        hardware,
+        "test-run",
+        plan=SweepPlan(options=FAST),
+        workers=1,
+        environment_id="env-test",
+        progress=False,
+    )
+    by_hw = {r.hardware: r for r in records}
+    assert by_hw["cpu"].status == "pass", by_hw["cpu"].message
+    assert by_hw["cpu"].details["timings"]["process_start"] < 5
+    if "cuda" in by_hw:
+        assert by_hw["cuda"].status == "skip" and by_hw["cuda"].error_type == "HardwareAbsent"
+
+
+def test_compare_pairs_by_position_and_by_path():
+    import numpy as np
+
+    a = {"logits": np.array([[1.0, 2.0]]), "hidden": np.array([[0.0]])}
+    b = {"x": np.array([[1.0, 2.5]]), "y": np.array([[0.0]])}
+    by_position = compare(flatten(a), flatten(b))
+    assert by_position.max_abs_diff == 0.5 and by_position.worst_path == "x"
+    assert compare(flatten(a), flatten(b), by_path=True).mismatch.startswith("nothing to compare")
+    assert (
+        "shape"
+        in compare(flatten({"l": np.zeros((2, 2))}), flatten({"l": np.zeros((1, 2))})).mismatch
+    )
