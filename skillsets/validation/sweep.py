@@ -276,31 +276,15 @@ def run_validation_sweep(
     counts = {"pass": 0, "fail": 0, "skip": 0}
 
     def finish(record: CompatibilityRecord) -> None:
-        report = plan.static.get(record.model_type)
-        if report is not None and not report.passed:
-            record = _static_failure(record, report)
-        elif report is not None:
-            record.details["static"] = {"passed": True, "issues": []}
+        record = apply_static(record, plan.static)
         records.append(record)
         counts[record.status] += 1
         if on_record is not None:
             on_record(record)
 
     for hw in absent:
-        reason = probe(hw).reason
         for model_type in types:
-            finish(
-                CompatibilityRecord(
-                    run_id=run_id,
-                    environment_id=local_env,
-                    model_type=model_type,
-                    hardware=hw,
-                    status="skip",
-                    error_type="HardwareAbsent",
-                    message=f"{hw} is not available here: {reason}",
-                    details=dict(context[model_type]),
-                )
-            )
+            finish(skip_record(model_type, hw, run_id, local_env, context[model_type]))
     pairs = [(t, hw) for hw in present for t in types]
     # Static reports are applied here, where they were made; workers need none of them.
     worker_plan = replace(plan, static={})
