@@ -18,7 +18,10 @@ from skillsets.bench.measure import MeasureConfig
 from skillsets.bench.precision import parse_precisions
 from skillsets.bench.spec import KINDS, BenchmarkOutcome
 from skillsets.bench.sweep import SweepResult, plan_sweep, run_benchmark_sweep
+from skillsets.plan import order_longest_first
 from skillsets.settings import SettingsError, load_settings
+from warehouse.queries import task_durations
+from warehouse.store import Warehouse
 
 
 class BenchType(StrEnum):
@@ -203,6 +206,12 @@ def bench(
         throughput_calls=runs,
         measure_import=not skip_import,
     )
+    # Longest-first from the warehouse's task times (model size where there is no history).
+    history: dict[tuple[str, str, str], float] = {}
+    if Path(settings.warehouse).exists():
+        with Warehouse.open(settings.warehouse, read_only=True) as wh:
+            history = task_durations(wh)
+    plan = order_longest_first(plan, history)
     parameters = {
         "models": models,
         "hardware": present,

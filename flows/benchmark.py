@@ -11,9 +11,10 @@ from flows.common import flow_settings, recorded_run
 from flows.runner import dask_task_runner
 from hardware.registry import resolve_hardware
 from skillsets.bench.measure import MeasureConfig
-from skillsets.bench.spec import BenchmarkOutcome, BenchmarkSpec
+from skillsets.bench.spec import BenchmarkOutcome
+from skillsets.bench.sweep import plan_sweep
 from skillsets.catalog import select
-from skillsets.plan import config_size_estimate, longest_first, with_durations
+from skillsets.plan import order_longest_first
 from tasks.benchmark import benchmark_model
 from tasks.warehouse import store_results
 from warehouse.queries import task_durations
@@ -58,26 +59,22 @@ def benchmark(
         if Path(settings.warehouse).exists():
             with Warehouse.open(settings.warehouse, read_only=True) as wh:
                 history = task_durations(wh)
-        work = longest_first(
-            with_durations(
-                [(e.model_type, hw, p) for e in entries for hw in present for p in precisions],
-                history,
-                config_size_estimate,
-            )
-        )
-        futures = []
-        for item in work:
-            spec = BenchmarkSpec(
-                run_id=run_id,
-                model_type=item.model_type,
-                hardware=item.hardware,
-                precision=item.precision,
-                batch_sizes=tuple(parameters["batch_sizes"]),
-                kinds=tuple(parameters["kinds"]),
+        plan = order_longest_first(
+            plan_sweep(
+                run_id,
+                [e.model_type for e in entries],
+                present,
+                precisions,
+                batch_sizes=parameters["batch_sizes"],
+                kinds=parameters["kinds"],
                 measure=MeasureConfig(min_iterations=runs),
                 concurrent_workers=concurrent_workers,
-            )
-            with dask.annotate(resources={item.hardware: 1}):
+            ),
+            history,
+        )
+        futures = []
+        for spec in plan:
+            with dask.annotate(resources={spec.hardware: 1}):
                 futures.append(benchmark_model.submit(spec))
         outcomes: list[BenchmarkOutcome] = [f.result() for f in futures]
         stored = store_results(str(settings.warehouse), outcomes)

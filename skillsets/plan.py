@@ -9,7 +9,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol, TypeVar
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,31 @@ def with_durations(
 def longest_first(items: Sequence[WorkItem]) -> list[WorkItem]:
     """Items ordered by expected duration, longest first; ties keep their given order."""
     return sorted(items, key=lambda item: -item.seconds)
+
+
+class _Keyed(Protocol):
+    model_type: str
+    hardware: str
+    precision: str
+
+
+Spec = TypeVar("Spec", bound=_Keyed)
+
+
+def order_longest_first(
+    specs: Sequence[Spec],
+    history: Mapping[tuple[str, str, str], float],
+    estimate: Callable[[str], float] | None = None,
+) -> list[Spec]:
+    """`specs` (anything with model_type, hardware and precision) ordered longest-first by
+    their measured durations, else by `estimate` (default: `config_size_estimate`)."""
+    planned = with_durations(
+        [(s.model_type, s.hardware, s.precision) for s in specs],
+        history,
+        estimate or config_size_estimate,
+    )
+    order = sorted(range(len(specs)), key=lambda i: -planned[i].seconds)
+    return [specs[i] for i in order]
 
 
 def makespan(durations: Sequence[float], workers: int) -> float:

@@ -194,3 +194,24 @@ def test_killed_worker_reruns_elsewhere_and_rows_are_written_once(tmp_path: Path
         assert again.inserted == 0
         runs = wh.query("SELECT status FROM runs WHERE run_id = $1", [run_id])
         assert runs["status"].to_list() == ["completed"]
+
+
+def test_openvino_throughput_is_measured_with_concurrent_callers(tagged_cluster) -> None:
+    """Each calling thread gets its own infer request: no "Infer Request is busy"."""
+    spec = BenchmarkSpec(
+        run_id="ov-throughput",
+        model_type="bert",
+        hardware="openvino",
+        kinds=("throughput",),
+        measure=QUICK,
+        concurrent_workers=2,
+        throughput_calls=3,
+        measure_import=False,
+    )
+    with dask.annotate(resources={"openvino": 1}):
+        outcome = tagged_cluster.submit(run_benchmark, spec, pure=False).result()
+    assert outcome.status == "ok", outcome.reason
+    values = {(r.benchmark, r.metric): r.value for r in outcome.rows}
+    assert values[("throughput", "supported")] == 1
+    assert values[("throughput", "concurrent_throughput")] > 0
+    assert values[("throughput", "speedup")] > 0

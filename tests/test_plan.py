@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from skillsets.plan import WorkItem, config_size_estimate, longest_first, makespan, with_durations
+from skillsets.bench.sweep import plan_sweep
+from skillsets.plan import (
+    WorkItem,
+    config_size_estimate,
+    longest_first,
+    makespan,
+    order_longest_first,
+    with_durations,
+)
 
 
 def test_makespan_of_list_scheduling() -> None:
@@ -42,3 +50,12 @@ def test_longest_first_is_stable() -> None:
 def test_size_estimate_orders_big_models_after_small_ones() -> None:
     assert config_size_estimate("llama") > config_size_estimate("bert") > 1.0
     assert config_size_estimate("not-a-model") == 1.0
+
+
+def test_benchmark_specs_are_ordered_by_history_then_estimate() -> None:
+    specs = plan_sweep("run-1", ["bert", "gpt2", "vit"], ["cpu"], ["fp32"])
+    history = {("vit", "cpu", "fp32"): 30.0, ("bert", "cpu", "fp32"): 5.0}
+    sizes = {"gpt2": 10.0}
+    ordered = order_longest_first(specs, history, estimate=lambda m: sizes.get(m, 1.0))
+    assert [s.model_type for s in ordered] == ["vit", "gpt2", "bert"]
+    assert sorted(map(id, ordered)) == sorted(map(id, specs))  # the same specs, reordered

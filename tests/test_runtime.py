@@ -119,6 +119,15 @@ def test_typed_api_inputs_prepare_run_postprocess():
     assert out["generated_ids"].shape == (3, skill.max_new_tokens)
 
 
+@pytest.mark.parametrize("model_type", ["t5", "whisper"])
+def test_encoder_decoder_prefill_is_the_first_decoder_step(model_type):
+    skill = load_skill(model_type, "cpu", "fp32")
+    prepared = skill.prepare(skill.example_inputs(2))
+    logits = skill.prefill(prepared).logits
+    assert logits.shape[:2] == (2, 1)  # one decoder position per sample, from the start token
+    assert torch.isfinite(logits).all()
+
+
 def test_random_weights_are_seeded():
     a, b = load_skill("bert", seed=3), load_skill("bert", seed=3)
     x = a.example_inputs(2)

@@ -22,17 +22,7 @@ needs_openvino = pytest.mark.skipif(
 )
 
 
-# gpt2's round trip re-tokenizes differently after save/reload (the synthetic tokenizer is not
-# recognised once reloaded): a known runtime bug, issue #4 stays open until it is fixed.
-ROUND_TRIP_KNOWN_BROKEN = pytest.mark.xfail(
-    strict=True, reason="synthetic tokenizer re-tokenizes after save/reload (issue #4)"
-)
-
-
-@pytest.mark.parametrize(
-    "model_type",
-    [pytest.param(m, marks=ROUND_TRIP_KNOWN_BROKEN) if m == "gpt2" else m for m in MODELS],
-)
+@pytest.mark.parametrize("model_type", MODELS)
 def test_cpu_smoke_passes_with_round_trip(model_type):
     result = smoke_test(model_type, "cpu", options=FAST)
     assert result.status == "pass", (result.message, result.details.get("traceback"))

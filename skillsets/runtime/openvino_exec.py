@@ -6,6 +6,7 @@ prepared inputs, so the IR sees exactly what the benchmark will feed it.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from skillsets.runtime.errors import SkillUnavailableError
@@ -62,11 +63,21 @@ class OpenVinoExecutor:
                 f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
             ) from exc
         self.compiled = ov.Core().compile_model(ov_model, "CPU")
+        # An infer request serves one call at a time ("Infer Request is busy" otherwise), so each
+        # calling thread gets its own: concurrent callers (the throughput benchmark, a server's
+        # thread pool) then run in parallel on one compiled model, as OpenVINO intends.
+        self._local = threading.local()
+
+    def _request(self) -> Any:
+        request = getattr(self._local, "request", None)
+        if request is None:
+            request = self._local.request = self.compiled.create_infer_request()
+        return request
 
     def __call__(self, prepared: dict[str, Any]) -> dict[str, Any]:
         import torch
 
         inputs = [prepared[name].numpy() for name in self.input_names]
-        result = self.compiled(inputs)
+        result = self._request().infer(inputs)
         return {name: torch.from_numpy(result[i].copy())
                 for i, name in enumerate(self.output_names)}

@@ -140,10 +140,22 @@ def fitted_image_processor(cls: type, size: tuple[int, int] | None) -> Any:
     return cls(**kwargs) if kwargs else proc
 
 
+#: Written into the stand-in tokenizer's saved config, so that a checkpoint saved with it is
+#: recognised when loaded back (its ids must still be kept inside the model's vocabulary).
+STAND_IN_MARK = "skillsets_stand_in"
+
+
 def _synthetic_tokenizer() -> Any:
     from transformers import ByT5Tokenizer
 
-    return ByT5Tokenizer()
+    tokenizer = ByT5Tokenizer()
+    tokenizer.init_kwargs[STAND_IN_MARK] = True
+    return tokenizer
+
+
+def is_stand_in(tokenizer: Any) -> bool:
+    """True for the byte-level stand-in tokenizer, built here or loaded from a saved folder."""
+    return bool(getattr(tokenizer, "init_kwargs", {}).get(STAND_IN_MARK))
 
 
 def _pretrained(loader: Any, path: Path) -> Any:
@@ -206,6 +218,7 @@ def _from_files(
     pre = Preprocessors(synthetic=False)
     if reads_text:
         pre.tokenizer = _pretrained(AutoTokenizer, path)
+        pre.synthetic = is_stand_in(pre.tokenizer)
     if reads_image:
         pre.image_processor = _pretrained(AutoImageProcessor, path)
     if reads_audio:

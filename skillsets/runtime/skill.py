@@ -171,8 +171,34 @@ class Skill:
         if self._openvino is not None:
             return self._openvino(prepared)
         params = forward_params(self.model)
+        inputs = {k: v for k, v in prepared.items() if k in params}
+        if (
+            getattr(self.config, "is_encoder_decoder", False)
+            and "decoder_input_ids" in params
+            and "decoder_input_ids" not in inputs
+            and "decoder_inputs_embeds" not in inputs
+        ):
+            # An encoder-decoder's prefill is the encoder pass plus the first decoder step,
+            # which starts from the decoder start token, as generate() starts it.
+            batch = next(v for v in inputs.values() if isinstance(v, torch.Tensor)).shape[0]
+            inputs["decoder_input_ids"] = torch.full(
+                (batch, 1), self._decoder_start_id(), dtype=torch.long, device=self.device
+            )
         with torch.inference_mode(), missing_library(self.model_type):
-            return self.model(**{k: v for k, v in prepared.items() if k in params})
+            return self.model(**inputs)
+
+    def _decoder_start_id(self) -> int:
+        """The token generate() starts the decoder with (its generation config's, else the
+        model config's, else the pad token, else 0)."""
+        configs = (getattr(self.model, "generation_config", None), self.config,
+                   self.config.get_text_config() if hasattr(self.config, "get_text_config")
+                   else None)
+        for name in ("decoder_start_token_id", "pad_token_id"):
+            for config in configs:
+                value = getattr(config, name, None)
+                if isinstance(value, int):
+                    return value
+        return 0
 
     def _openvino_generate(self, prepared: dict[str, Any]) -> Any:
         """Greedy decoding with the compiled full forward (no KV cache)."""
