@@ -16,6 +16,7 @@ from cli.output import console, err_console, fail, print_json
 from hardware.names import UnknownNameError
 from hardware.registry import resolve_hardware
 from skillsets.settings import SettingsError, load_settings
+from skillsets.validation.isolate import DEFAULT_TIMEOUT_S
 from warehouse.records import utcnow
 
 _GIB = 1024**3
@@ -63,7 +64,9 @@ def validate(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the records as JSON on stdout.")
     ] = False,
-    timeout: Annotated[float, typer.Option(min=1.0, help="Seconds each model may run.")] = 120.0,
+    timeout: Annotated[
+        float, typer.Option(min=1.0, help="Seconds each model may run.")
+    ] = DEFAULT_TIMEOUT_S,
     memory_gb: Annotated[
         float, typer.Option(min=0.1, help="Resident memory each model may use, GiB.")
     ] = 4.0,

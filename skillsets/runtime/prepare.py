@@ -19,7 +19,7 @@ from hardware.names import UnknownNameError
 from skillsets.catalog import CatalogEntry
 from skillsets.runtime.errors import SkillUnavailableError
 from skillsets.runtime.inputs import image_shape, sampling_rate
-from skillsets.runtime.processors import Preprocessors, vision_config
+from skillsets.runtime.processors import Preprocessors, missing_image_processor, vision_config
 
 #: Config keys holding the placeholder token a modality's features replace, in lookup order.
 PLACEHOLDER_KEYS: dict[str, tuple[str, ...]] = {
@@ -34,7 +34,8 @@ SPAN_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "audio": (("audio_start_token_id", "audio_bos_token_id", "boa_token_id", "boa_token_index"),
               ("audio_end_token_id", "audio_eos_token_id", "eoa_token_id", "eoa_token_index")),
 }
-_TEXT_CONFIG_ATTRS = ("text_config", "decoder", "text_encoder", "decoder_config", "thinker_config")
+_TEXT_CONFIG_ATTRS = ("text_config", "decoder", "text_encoder", "decoder_config", "thinker_config",
+                      "vlm_config")
 
 
 @dataclass
@@ -116,8 +117,14 @@ def tokenize(ctx: PrepareContext, texts: list[str], *, left_pad: bool = False) -
     causal = ctx.entry.task in ("text-generation",) or left_pad
     limit = getattr(tok, "model_max_length", None)
     fixed = fixed_text_length(ctx.model)
+    # The byte-level stand-in knows no length limit; a text tower with absolute positions
+    # (OWL-ViT's 16) reads at most its position table.
+    window = find_config_value(ctx.config, ("max_position_embeddings",)) if (
+        ctx.pre.synthetic) else None
     if fixed is not None:
         padding: dict[str, Any] = {"padding": "max_length", "max_length": fixed, "truncation": True}
+    elif isinstance(window, int) and 0 < window < 1_000_000:
+        padding = {"padding": True, "truncation": True, "max_length": window}
     elif isinstance(limit, int) and limit < 1_000_000:
         padding = {"padding": True, "truncation": True}
     else:
@@ -157,14 +164,62 @@ def _to_pil(image: np.ndarray) -> Any:
     return Image.fromarray(np.asarray(image, dtype=np.uint8))
 
 
+def _whole_image_box(image: np.ndarray) -> list[list[float]]:
+    """One COCO box (x, y, width, height) over the whole image: a pre-cropped subject."""
+    height, width = image.shape[:2]
+    return [[0.0, 0.0, float(width), float(height)]]
+
+
+def _trimap(image: np.ndarray) -> np.ndarray:
+    """A matting trimap: background border, unknown ring, foreground centre (0 / 128 / 255)."""
+    height, width = image.shape[:2]
+    trimap = np.zeros((height, width), dtype=np.uint8)
+    trimap[height // 8: height - height // 8, width // 8: width - width // 8] = 128
+    trimap[height // 4: height - height // 4, width // 4: width - width // 4] = 255
+    return trimap
+
+
+#: Per-image inputs some image processors require next to the images, built from each image.
+IMAGE_COMPANIONS: dict[str, Callable[[np.ndarray], Any]] = {
+    "boxes": _whole_image_box,  # top-down pose estimators read one box per person
+    "trimaps": _trimap,  # matting models read a trimap per image
+}
+
+
+def _companions(proc: Any, images: list[np.ndarray]) -> dict[str, Any]:
+    """The companions (`IMAGE_COMPANIONS`) that `proc.preprocess` requires, one per image."""
+    preprocess = getattr(proc, "preprocess", None)
+    if not callable(preprocess):
+        return {}
+    params = inspect.signature(preprocess).parameters.values()
+    required = [p.name for p in params if p.default is p.empty and p.name != "images"
+                and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    return {name: [IMAGE_COMPANIONS[name](i) for i in images]
+            for name in required if name in IMAGE_COMPANIONS}
+
+
 def pixel_inputs(ctx: PrepareContext, images: list[np.ndarray]) -> dict[str, Any]:
     """`pixel_values` (and whatever else the image processor adds) for a batch of images."""
     import torch
 
     proc = ctx.pre.image_processor
     if proc is not None:
-        out = proc(images=[_to_pil(i) for i in images], return_tensors="pt")
-        return {k: v for k, v in out.items() if v is not None}
+        # A vision tower (no prompt) reads one whole image per row: no crops of it.
+        tower = ctx.entry.modality == "image" and "input_ids" not in ctx.params
+        kwargs = {"do_image_splitting": False} if tower and getattr(
+            proc, "do_image_splitting", False) else {}
+        out = proc(images=[_to_pil(i) for i in images], return_tensors="pt", **kwargs,
+                   **_companions(proc, images))
+        out = {k: v for k, v in out.items() if v is not None}
+        pixels = out.get("pixel_values")
+        if tower and isinstance(pixels, torch.Tensor) and pixels.ndim == 5:
+            # Multi-image processors (batch, images, ...) read a flat list as one sample's
+            # images: each image is its own sample, one row each.
+            rows = [proc(images=[_to_pil(i)], return_tensors="pt", **kwargs,
+                         **_companions(proc, [i]))["pixel_values"] for i in images]
+            if all(r.shape[:2] == (1, 1) for r in rows):
+                return {"pixel_values": torch.cat([r[:, 0] for r in rows])}
+        return out
     vcfg = vision_config(ctx.config)
     h, w = image_shape(ctx.config)
     channels = int(getattr(vcfg, "num_channels", None) or 3)
@@ -212,8 +267,13 @@ def audio_inputs(ctx: PrepareContext, waves: list[np.ndarray]) -> dict[str, Any]
     if fe is not None:
         # Extractors pad as their model needs (Whisper to 30 s); pad further only for ragged input.
         ragged = len({len(w) for w in waves}) > 1
-        out = fe(list(waves), sampling_rate=rate, return_tensors="pt",
-                 **({"padding": True} if ragged else {}))
+        kwargs: dict[str, Any] = {"padding": True} if ragged else {}
+        if frame_mask_names(ctx):  # which of the padded frames are real, as processors ask
+            kwargs["return_attention_mask"] = True
+        if "generator" in inspect.signature(fe.__call__).parameters:
+            # Extractors that draw noise for the model (UnivNet) draw it seeded, like all inputs.
+            kwargs["generator"] = np.random.default_rng(0)
+        out = fe(list(waves), sampling_rate=rate, return_tensors="pt", **kwargs)
         return {k: v for k, v in out.items() if isinstance(v, torch.Tensor)}
     params = ctx.params
     mel = _audio_attr(ctx.config, "num_mel_bins")
@@ -263,7 +323,8 @@ def _feature_counts(features: Any, n: int) -> list[int]:
 def _tower(model: Any, modality: str) -> Callable[..., Any] | None:
     name = f"get_{modality}_features"
     # The inner model's method has the real signature; wrappers often take (*args, **kwargs).
-    for owner in (getattr(model, "model", None), model):
+    # Retrievers wrap a whole VLM as `vlm` (ColPali).
+    for owner in (getattr(model, "model", None), getattr(model, "vlm", None), model):
         fn = getattr(owner, name, None) if owner is not None else None
         if callable(fn):
             return fn
@@ -289,6 +350,17 @@ def _call_with_accepted(fn: Callable[..., Any], inputs: dict[str, Any]) -> Any:
     if required and required[0] not in kwargs and main is not None:
         kwargs[required[0]] = main
     return fn(**kwargs)
+
+
+def _unmet_inputs(fn: Callable[..., Any], inputs: dict[str, Any], *, generic: bool) -> list[str]:
+    """Inputs a tower needs that `inputs` lack: its required parameters after the first (which
+    `_call_with_accepted` fills with the main tensor) and, for generically resized pixels (no
+    image processor), the patch grids it reads (`image_grid_thw`), which only processors make."""
+    params = inspect.signature(fn).parameters
+    named = [n for n, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    required = [n for n in named if params[n].default is params[n].empty]
+    needed = required[1:] + [n for n in named if generic and "grid" in n and n not in required]
+    return [n for n in needed if n not in inputs]
 
 
 #: Inputs a tower takes through **kwargs in some models (grids, sizes, masks).
@@ -318,8 +390,24 @@ def placeholder_prompt(
             f"get_{modality}_features in this model; its prompt format needs the checkpoint's "
             "processor files"
         )
-    with torch.inference_mode():
-        counts = _feature_counts(_call_with_accepted(tower, features), len(texts))
+    unmet = _unmet_inputs(tower, features, generic=ctx.pre.image_processor is None)
+    if modality == "image" and unmet:
+        raise SkillUnavailableError(
+            f"{ctx.entry.model_type}: its image tower needs {', '.join(unmet)}, which only its "
+            f"own image processor produces; {missing_image_processor(ctx.entry.model_type)}"
+        )
+    try:
+        with torch.inference_mode():
+            counts = _feature_counts(_call_with_accepted(tower, features), len(texts))
+    except (RuntimeError, TypeError, ValueError) as exc:
+        if modality != "image" or ctx.pre.image_processor is not None:
+            raise
+        # Generically resized pixels are a guess at what the type's own processor makes.
+        raise SkillUnavailableError(
+            f"{ctx.entry.model_type}: its image tower rejects generically resized pixels "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}); "
+            f"{missing_image_processor(ctx.entry.model_type)}"
+        ) from exc
     opens, closes = SPAN_KEYS[modality]
     start, end = find_config_value(ctx.config, opens), find_config_value(ctx.config, closes)
     bos = find_config_value(ctx.config, ("bos_token_id",))
@@ -337,7 +425,16 @@ def placeholder_prompt(
     for i, row in enumerate(rows):  # left padding: generation continues every row at the end
         input_ids[i, width - len(row):] = torch.tensor(row)
         mask[i, width - len(row):] = 1
-    return {"input_ids": input_ids, "attention_mask": mask}
+    out = {"input_ids": input_ids, "attention_mask": mask}
+    if "mm_token_type_ids" in ctx.params:
+        # What processors return beside input_ids for M-RoPE: 1 on image, 3 on audio tokens.
+        code = _MM_TOKEN_TYPES[modality]
+        out["mm_token_type_ids"] = torch.where(input_ids == token, code, 0)
+    return out
+
+
+#: Modality codes of `mm_token_type_ids` (transformers' `create_mm_token_type_ids`).
+_MM_TOKEN_TYPES = {"image": 1, "video": 2, "audio": 3}
 
 
 def prepare_text(ctx: PrepareContext, texts: list[str]) -> dict[str, Any]:
@@ -378,23 +475,62 @@ def prepare_image_text(ctx: PrepareContext, items: list[dict[str, Any]]) -> dict
     images = [it["image"] for it in items]
     texts = [it["text"] for it in items]
     out = pixel_inputs(ctx, images)
+    pixels = out.get("pixel_values")
+    if (ctx.pre.image_processor is not None and len(images) > 1
+            and getattr(pixels, "ndim", 0) == 5 and pixels.shape[0] == 1):
+        # Multi-image processors (Idefics) read a flat list as one sample's images.
+        nested = ctx.pre.image_processor(images=[[_to_pil(i)] for i in images],
+                                         return_tensors="pt")
+        out = {k: v for k, v in nested.items() if v is not None}
+    if "qformer_input_ids" in ctx.params:
+        out.update(_qformer_text(ctx, texts))
     generative = ctx.entry.task in ("image-text-to-text", "multimodal-lm", "image-to-text")
-    if generative and find_config_value(ctx.config, PLACEHOLDER_KEYS["image"]) is not None:
+    # Retrievers built on a VLM (ColPali) read images through placeholders too.
+    placeholders = generative or _tower(ctx.model, "image") is not None
+    if placeholders and find_config_value(ctx.config, PLACEHOLDER_KEYS["image"]) is not None:
         out.update(placeholder_prompt(ctx, "image", out, texts))
     else:
         out.update(tokenize(ctx, texts))
     return out
 
 
+#: Names audio models give the per-frame mask of their features (extractors: `attention_mask`).
+FRAME_MASKS = ("feature_attention_mask", "input_features_mask")
+
+
+def frame_mask_names(ctx: PrepareContext) -> list[str]:
+    """The frame-mask names the model's forward or its audio tower reads."""
+    names = set(ctx.params)
+    tower = _tower(ctx.model, "audio")
+    if tower is not None:
+        names |= set(inspect.signature(tower).parameters)
+    return [n for n in FRAME_MASKS if n in names]
+
+
+def _qformer_text(ctx: PrepareContext, texts: list[str]) -> dict[str, Any]:
+    """The instruction as the Q-Former reads it (InstructBLIP): its own token ids and mask,
+    inside the Q-Former's vocabulary."""
+    enc = tokenize(ctx, texts)
+    qformer = getattr(ctx.config, "qformer_config", None)
+    vocab = getattr(qformer, "vocab_size", None)
+    ids = enc["input_ids"] % vocab if isinstance(vocab, int) and vocab > 0 else enc["input_ids"]
+    return {"qformer_input_ids": ids, "qformer_attention_mask": enc["attention_mask"]}
+
+
 def _frame_mask(ctx: PrepareContext, out: dict[str, Any]) -> None:
-    """Audio LMs read a per-frame mask of their features; extractors leave it out unless asked."""
+    """Audio LMs read a per-frame mask of their features under their own name; the extractor's
+    `attention_mask` is that mask (all frames are real when there is no extractor)."""
     import torch
 
     features = out.get("input_features")
-    if "feature_attention_mask" in ctx.params and "feature_attention_mask" not in out and (
-            isinstance(features, torch.Tensor)):
-        out["feature_attention_mask"] = out.pop("attention_mask", None) or torch.ones(
-            features.shape[0], features.shape[-1], dtype=torch.long)
+    names = [n for n in frame_mask_names(ctx) if n not in out]
+    if not names or not isinstance(features, torch.Tensor):
+        return
+    mask = out.pop("attention_mask", None)
+    if mask is None:
+        mask = torch.ones(features.shape[0], features.shape[-1], dtype=torch.long)
+    for name in names:
+        out[name] = mask
 
 
 def prepare_audio(ctx: PrepareContext, waves: list[np.ndarray]) -> dict[str, Any]:
@@ -477,11 +613,14 @@ def component_features(ctx: PrepareContext, name: str, batch: int) -> Any:
 #: Forward parameters that take a processor output under another name (vision towers of
 #: Qwen-style models read `grid_thw` and `hidden_states`, their processors write
 #: `image_grid_thw` and `pixel_values`).
-INPUT_ALIASES: dict[str, str] = {
-    "grid_thw": "image_grid_thw",
-    "image_grid_thw": "grid_thw",
-    # Qwen-style vision towers name their flattened patches `hidden_states`.
-    "hidden_states": "pixel_values",
+INPUT_ALIASES: dict[str, tuple[str, ...]] = {
+    "grid_thw": ("image_grid_thw",),
+    "image_grid_thw": ("grid_thw",),
+    # Qwen-style vision towers name their flattened patches `hidden_states`, audio codec
+    # encoders their waveform.
+    "hidden_states": ("pixel_values", "input_values"),
+    "merge_sizes": ("image_merge_sizes",),
+    "pixel_position_ids": ("image_position_ids",),
 }
 
 
@@ -510,8 +649,9 @@ def prepare(ctx: PrepareContext, natural: list[Any]) -> dict[str, Any]:
         raise UnknownNameError("modality", ctx.entry.modality, PREPARERS) from None
     out = builder(ctx, natural)
     params = ctx.params
-    for name, alias in INPUT_ALIASES.items():
-        if name in params and name not in out and alias in out:
+    for name, aliases in INPUT_ALIASES.items():
+        alias = next((a for a in aliases if a in out), None)
+        if name in params and name not in out and alias is not None:
             out[name] = out[alias]
     kept = {k: v for k, v in out.items() if k in params or ctx.keep_all}
     missing = [p for p in required_params(ctx.model) if p not in kept]

@@ -59,11 +59,53 @@ class Preprocessors:
 
 
 def _related_types(model_type: str) -> list[str]:
-    """The type itself, then the type whose module defines it (clip_vision_model -> clip)."""
+    """The type itself, then the type whose module defines it (clip_vision_model -> clip), then
+    the type whose module defines its processor (glm4v_moe -> Glm4vProcessor -> glm4v)."""
     from transformers.models.auto.configuration_auto import SPECIAL_MODEL_TYPE_TO_MODULE_NAME
+    from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
 
     parent = SPECIAL_MODEL_TYPE_TO_MODULE_NAME.get(model_type)
-    return [model_type] + ([parent] if parent and parent != model_type else [])
+    types = [model_type] + ([parent] if parent and parent != model_type else [])
+    processor = next((PROCESSOR_MAPPING_NAMES[t] for t in types if PROCESSOR_MAPPING_NAMES.get(t)),
+                     None)
+    if isinstance(processor, str) and processor[:1].isupper():
+        owner = _processor_module(processor)
+        if owner and owner not in types:
+            types.append(owner)
+    wrapped = _wrapped_vlm_type(model_type)
+    if wrapped and wrapped not in types:
+        types += [t for t in _related_types(wrapped) if t not in types]
+    return types
+
+
+def _wrapped_vlm_type(model_type: str) -> str | None:
+    """The model type a retriever wraps whole (`vlm_config`: colmodernvbert -> modernvbert),
+    whose preprocessing it reuses."""
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    try:
+        config_class = CONFIG_MAPPING[model_type]
+    except KeyError:
+        return None
+    if "vlm_config" not in getattr(config_class, "sub_configs", {}):
+        return None
+    try:
+        wrapped = getattr(config_class().vlm_config, "model_type", None)
+    except (TypeError, ValueError):  # a default config that does not build
+        return None
+    return wrapped if isinstance(wrapped, str) and wrapped else None
+
+
+def _processor_module(class_name: str) -> str | None:
+    """The model module (`glm4v`) that defines a processor class, None when none does."""
+    from transformers.models.auto.processing_auto import processor_class_from_name
+
+    try:
+        cls = processor_class_from_name(class_name)
+    except (ImportError, AttributeError, ValueError):
+        return None
+    parts = getattr(cls, "__module__", "").split(".") if cls is not None else []
+    return parts[-2] if len(parts) >= 3 and parts[-3] == "models" else None
 
 
 def image_processor_class(model_type: str) -> type | None:
@@ -82,6 +124,19 @@ def image_processor_class(model_type: str) -> type | None:
             return get_image_processor_class_from_name(name)
         return None  # only a torchvision implementation exists: use generic resizing
     return None
+
+
+def missing_image_processor(model_type: str) -> str:
+    """Why a model type has no usable image processor here, for error messages."""
+    from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES
+
+    for candidate in _related_types(model_type):
+        names = IMAGE_PROCESSOR_MAPPING_NAMES.get(candidate)
+        if isinstance(names, dict) and names.get("torchvision") and not names.get("pil"):
+            return (f"its only image processor, {names['torchvision']}, needs torchvision, which "
+                    "is not usable with this torch build")
+    return ("transformers maps no image processor to it: load a checkpoint folder that ships "
+            "its preprocessor files")
 
 
 def feature_extractor_class(model_type: str) -> type | None:
@@ -104,12 +159,17 @@ def vision_config(config: Any) -> Any:
         sub = getattr(config, attr, None)
         if sub is not None and not isinstance(sub, dict):
             return sub
+    wrapped = getattr(config, "vlm_config", None)  # retrievers over a whole VLM (ColPali)
+    if wrapped is not None and not isinstance(wrapped, dict):
+        return vision_config(wrapped)
     return config
 
 
 def fixed_image_size(config: Any) -> tuple[int, int] | None:
     """(height, width) the model's position embeddings are built for, or None when dynamic."""
-    for cfg in (vision_config(config), config):
+    vcfg = vision_config(config)
+    # A vision config may wrap a backbone that holds the size (SAM 2's Hiera).
+    for cfg in (vcfg, getattr(vcfg, "backbone_config", None), config):
         size = getattr(cfg, "image_size", None)
         if isinstance(size, int) and size > 0:
             return size, size
@@ -126,7 +186,7 @@ def fitted_image_processor(cls: type, size: tuple[int, int] | None) -> Any:
     """
     proc = cls()
     if size is None:
-        return proc
+        return _capped(cls, proc)
     height, width = size
     current = dict(getattr(proc, "size", None) or {})
     kwargs: dict[str, Any] = {}
@@ -137,7 +197,73 @@ def fitted_image_processor(cls: type, size: tuple[int, int] | None) -> Any:
     crop = dict(getattr(proc, "crop_size", None) or {})
     if "height" in crop and "width" in crop:
         kwargs["crop_size"] = {"height": height, "width": width}
+    tiles = getattr(proc, "max_image_size", None)
+    tile = tiles.get("longest_edge") if isinstance(tiles, dict) else None
+    if isinstance(tile, int) and tile != max(height, width):
+        # Image-splitting processors (Idefics3) cut tiles of the vision tower's image size;
+        # the resized image keeps its default number of tiles per side.
+        kwargs["max_image_size"] = {"longest_edge": max(height, width)}
+        longest = current.get("longest_edge")
+        if isinstance(longest, int) and "size" not in kwargs:
+            kwargs["size"] = {"longest_edge": max(height, width) * max(1, longest // tile)}
     return cls(**kwargs) if kwargs else proc
+
+
+#: Longest image side for a random-weight model whose config fixes no image size. Processor
+#: defaults of 640-1333 px are there for real photographs; a tiny random network of a
+#: convolutional or detection architecture runs any size, and at those sizes a handful of such
+#: models took half of the whole-catalog sweep's time.
+SYNTHETIC_MAX_SIDE = 320
+
+
+def _capped(cls: type, proc: Any) -> Any:
+    """`proc` resizing to at most `SYNTHETIC_MAX_SIDE` on the longer side, same size keys."""
+    current = {k: v for k, v in dict(getattr(proc, "size", None) or {}).items() if v is not None}
+    cap = SYNTHETIC_MAX_SIDE
+    if "height" in current and "width" in current:
+        height, width = current["height"], current["width"]
+        if max(height, width) <= cap:
+            return proc
+        scale = cap / max(height, width)
+        size = {"height": _multiple(height * scale), "width": _multiple(width * scale)}
+    elif "shortest_edge" in current and current["shortest_edge"] > cap:
+        longest = current.get("longest_edge")
+        size = {"shortest_edge": cap}
+        if longest is not None:
+            size["longest_edge"] = _multiple(cap * longest / current["shortest_edge"])
+    else:
+        return proc
+    return cls(size=size)
+
+
+def _multiple(value: float, of: int = 32) -> int:
+    """`value` rounded down to a multiple of `of` (strides and patch sizes divide it)."""
+    return max(of, int(value) // of * of)
+
+
+#: Patch-grid settings of image processors that cut patches themselves (Qwen2-VL style) -> the
+#: vision config's names for them, in lookup order.
+_PATCH_SETTINGS: dict[str, tuple[str, ...]] = {
+    "patch_size": ("patch_size",),
+    "temporal_patch_size": ("temporal_patch_size",),
+    "merge_size": ("spatial_merge_size", "merge_size"),
+}
+
+
+def fit_patch_grid(proc: Any, config: Any) -> Any:
+    """`proc` cutting patches of the config's patch grid: its flattened patches must have the
+    width the patch embedding reads (checkpoints ship processors set so)."""
+    vcfg = vision_config(config)
+    for attr, names in _PATCH_SETTINGS.items():
+        current = getattr(proc, attr, None)
+        wanted = next((getattr(vcfg, n) for n in names
+                       if isinstance(getattr(vcfg, n, None), int)), None)
+        if wanted is None and attr == "temporal_patch_size" and isinstance(
+                getattr(vcfg, "patch_size", None), int):
+            wanted = 1  # a tower with no temporal patch embeds single frames
+        if isinstance(current, int) and not isinstance(current, bool) and wanted is not None:
+            setattr(proc, attr, wanted)
+    return proc
 
 
 #: Written into the stand-in tokenizer's saved config, so that a checkpoint saved with it is
@@ -158,6 +284,26 @@ def is_stand_in(tokenizer: Any) -> bool:
     return bool(getattr(tokenizer, "init_kwargs", {}).get(STAND_IN_MARK))
 
 
+def _saved_stand_in(path: Path) -> Any:
+    """The stand-in tokenizer saved in `path`, or None when the folder holds another one.
+
+    Loaded by its own class: AutoTokenizer overrides the saved class for model types whose Hub
+    files name a wrong one (hyperclovax, fuyu...), which would lose the stand-in's bytes.
+    """
+    import json
+
+    from transformers import ByT5Tokenizer
+
+    config_file = path / "tokenizer_config.json"
+    try:
+        saved = json.loads(config_file.read_text())
+    except (OSError, ValueError):
+        return None
+    if not (isinstance(saved, dict) and saved.get(STAND_IN_MARK)):
+        return None
+    return ByT5Tokenizer.from_pretrained(path, local_files_only=True)
+
+
 def _pretrained(loader: Any, path: Path) -> Any:
     try:
         return loader.from_pretrained(path, trust_remote_code=False, local_files_only=True)
@@ -165,9 +311,19 @@ def _pretrained(loader: Any, path: Path) -> Any:
         return None  # the checkpoint ships no such component; the caller checks what it needs
 
 
+def _reads_prompt(entry: CatalogEntry, config: Any) -> bool:
+    """Audio language models read their features inside a text prompt of placeholder tokens,
+    whatever their task (an audio LM's hidden states as features)."""
+    from skillsets.runtime.prepare import PLACEHOLDER_KEYS, find_config_value
+
+    return entry.modality == "audio" and find_config_value(
+        config, PLACEHOLDER_KEYS["audio"]) is not None
+
+
 def build_preprocessors(entry: CatalogEntry, config: Any, source: Path | None) -> Preprocessors:
     """The preprocessing objects for a skill (see the module docstring)."""
-    reads_text = "text" in entry.modality or entry.task in TEXT_OUTPUT_TASKS
+    reads_text = ("text" in entry.modality or entry.task in TEXT_OUTPUT_TASKS
+                  or _reads_prompt(entry, config))
     reads_image = any(m in entry.modality for m in ("image", "video"))
     reads_audio = "audio" in entry.modality
     if source is not None:
@@ -178,7 +334,8 @@ def build_preprocessors(entry: CatalogEntry, config: Any, source: Path | None) -
     if reads_image:
         cls = image_processor_class(entry.model_type)
         if cls is not None:
-            pre.image_processor = fitted_image_processor(cls, fixed_image_size(config))
+            pre.image_processor = fit_patch_grid(
+                fitted_image_processor(cls, fixed_image_size(config)), config)
     if reads_audio:
         cls = feature_extractor_class(entry.model_type)
         if cls is not None:
@@ -187,7 +344,11 @@ def build_preprocessors(entry: CatalogEntry, config: Any, source: Path | None) -
 
 
 def _fit_feature_extractor(extractor: Any, config: Any) -> Any:
-    """Match a default feature extractor to the config's mel bins."""
+    """Match a default feature extractor to the config's mel bins and fusion setting."""
+    if getattr(extractor, "truncation", None) == "fusion" and _find_attr(
+            config, "enable_fusion") is False:
+        # Fused extractors stack 4 mel views per clip; an unfused encoder reads one (CLAP).
+        extractor.truncation = "rand_trunc"
     mel = _find_attr(config, "num_mel_bins")
     if isinstance(mel, int) and getattr(extractor, "feature_size", mel) != mel:
         try:
@@ -217,13 +378,15 @@ def _from_files(
 
     pre = Preprocessors(synthetic=False)
     if reads_text:
-        pre.tokenizer = _pretrained(AutoTokenizer, path)
+        pre.tokenizer = _saved_stand_in(path) or _pretrained(AutoTokenizer, path)
         pre.synthetic = is_stand_in(pre.tokenizer)
     if reads_image:
         pre.image_processor = _pretrained(AutoImageProcessor, path)
     if reads_audio:
         pre.feature_extractor = _pretrained(AutoFeatureExtractor, path)
-    if sum((reads_text, reads_image, reads_audio)) > 1:
+    # A folder saved with the stand-in tokenizer holds no real processor (the skill that saved
+    # it had none); a combined processor cannot be built over it (it lacks the image tokens).
+    if sum((reads_text, reads_image, reads_audio)) > 1 and not (reads_text and pre.synthetic):
         pre.processor = _pretrained(AutoProcessor, path)
     # A checkpoint saved without some preprocessing files (weights only) still runs: the
     # missing parts are built as for random weights, and the skill says so in its notes.

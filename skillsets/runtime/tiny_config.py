@@ -58,6 +58,9 @@ _VISION_LAYER_REF_KEYS = frozenset({"vision_feature_layer", "vision_feature_laye
 #: Placeholder token keys a composite config may leave unset (set by checkpoints/processors).
 _PLACEHOLDER_KEYS = frozenset({"image_token_id", "image_token_index", "video_token_id",
                                "audio_token_id", "audio_token_index"})
+#: Counts of a subset of the stack's layers (the last N layers reuse earlier KV caches): scaled
+#: into the new depth; "all layers" stays all layers.
+_LAYER_SUBSET_KEYS = frozenset({"num_kv_shared_layers"})
 _EXPERT_KEYS = frozenset({
     "num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts",
 })
@@ -86,7 +89,7 @@ _HEAD_COUNT_RE = re.compile(r"(heads$|^n_head$|heads_per_|^num_heads|_heads_per_
 _WIDTH_KEYS = ("hidden_size", "d_model", "n_embd", "embed_dim", "dim", "hidden_dim")
 _NOT_DIM_RE = re.compile(
     r"(image_size|patch|vocab|position|^max_|_max$|token|window|chunk|rate|mel|feature_size|kernel|"
-    r"stride|fft|hop|length|layer|spec_size|input_size|img_size|crop|bucket|frame|samples|factor|"
+    r"stride|fft|hop|length|layer|spec_size|^input_size$|img_size|crop|bucket|frame|samples|factor|"
     r"ratio|^num_(?!.*groups)|_id$|_ids$|index|indices|seed|label|classes|scale|theta|temperature|"
     r"base|multiple_of|codebook_size|sampling|batch|pool|grid|resolution|step|stack|group_size|"
     r"num_features$|unit_size|image_embedding|block_size)"
@@ -155,11 +158,14 @@ class _Shrinker:
                 continue
             if isinstance(value, dict):
                 if value and all(str(k).isdigit() for k in value) and old_layers > new_layers:
-                    out[key] = _rescale_layer_keys(value, old_layers, new_layers)
+                    kept = _kept_layers(d, old_layers, new_layers)
+                    out[key] = self._rescale_layer_keys(value, old_layers, new_layers, kept)
                 else:
                     out[key] = self.shrink(value)  # sub-configs and plain nested dicts alike
             elif key in layers:
                 out[key] = min(value, new_layers) if value > 0 else value
+            elif key in _LAYER_SUBSET_KEYS and isinstance(value, int) and old_layers > new_layers:
+                out[key] = new_layers if value == old_layers else value * new_layers // old_layers
             elif isinstance(value, int):
                 out[key] = self._int(key, value)
             elif isinstance(value, list | tuple) and value:
@@ -173,6 +179,21 @@ class _Shrinker:
         if isinstance(vision, dict):
             self._rescale_vision_refs(out, vision)
         return _repair(out)
+
+    def _rescale_layer_keys(
+        self, d: dict[str, Any], old: int, new: int, kept: list[int] | None
+    ) -> dict[str, Any]:
+        """A dict keyed by layer index ("05": {...} per-layer overrides), re-keyed into the new
+        depth and its values shrunk. With `kept` (the old layers the per-layer lists keep), each
+        kept layer keeps its entry; otherwise indices are scaled (first one wins)."""
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            index = int(k)
+            if kept is not None and index not in kept:
+                continue
+            moved = kept.index(index) if kept is not None else index * new // old
+            out.setdefault(str(moved), self.shrink(v) if isinstance(v, dict) else v)
+        return out
 
     def _rescale_vision_refs(self, out: dict[str, Any], vision: dict[str, Any]) -> None:
         """Layer indices into the vision tower's hidden states (embeddings + one per layer),
@@ -251,7 +272,10 @@ class _Shrinker:
     ) -> list[Any]:
         ints = all(isinstance(x, int) and not isinstance(x, bool) for x in value)
         if ints and key in _DEPTH_LIST_KEYS:
-            return [min(v, 1) for v in value]
+            # One block per stage; a stage count held in a layer key (Swin2SR's `num_layers`)
+            # drops with it, like the other per-stage lists.
+            stages = value[:new] if len(value) in layers.values() else value
+            return [min(v, 1) for v in stages]
         if len(value) in layers.values() and len(value) > new:
             return _keep_kinds(value, new)
         if not ints:
@@ -307,16 +331,22 @@ def _rescale_indices(values: list[int], old: int, new: int) -> list[int]:
     return list(dict.fromkeys(v * new // old if v >= 0 else v for v in values))
 
 
-def _rescale_layer_keys(d: dict[str, Any], old: int, new: int) -> dict[str, Any]:
-    """A dict keyed by layer index ("5": {...}), re-keyed into the new depth (first one wins)."""
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        out.setdefault(str(int(k) * new // old), v)
-    return out
+def _kept_layers(d: dict[str, Any], old: int, new: int) -> list[int] | None:
+    """Which old layers the shrunk per-layer lists keep (see `_keep_kinds`), read from the
+    config's `layer_types`; None when it has no such list."""
+    types = d.get("layer_types")
+    if not isinstance(types, list | tuple) or len(types) != old or old <= new:
+        return None
+    return _kept_indices(list(types), new)
 
 
 def _keep_kinds(values: list[Any], n: int) -> list[Any]:
     """`n` entries of a per-layer list, keeping the first layer of each kind, in order."""
+    return [values[i] for i in _kept_indices(values, n)]
+
+
+def _kept_indices(values: list[Any], n: int) -> list[int]:
+    """The indices `_keep_kinds` keeps: the first layer of each kind, then the earliest others."""
     chosen: list[int] = []
     seen: list[Any] = []
     for i, v in enumerate(values):
@@ -328,7 +358,7 @@ def _keep_kinds(values: list[Any], n: int) -> list[Any]:
             break
         if i not in chosen:
             chosen.append(i)
-    return [values[i] for i in sorted(chosen[:n])]
+    return sorted(chosen[:n])
 
 
 def _largest_divisor(n: int, at_most: int) -> int:
@@ -359,10 +389,44 @@ def _repair_merger_width(d: dict[str, Any]) -> None:
         vision["out_hidden_size"] = text["hidden_size"]
 
 
+def _repair_layer_periods(d: dict[str, Any]) -> None:
+    """Layers placed periodically (`attn_layer_period` 8, `attn_layer_offset` 4: attention in
+    layer 4, 12...) must still occur in the shrunk stack: the last layer becomes one."""
+    depth = max((v for k, v in d.items() if k in _LAYER_KEYS and isinstance(v, int)
+                 and not isinstance(v, bool)), default=0)
+    for key, offset in list(d.items()):
+        if not key.endswith("_layer_offset") or not isinstance(offset, int) or depth < 1:
+            continue
+        period_key = key.removesuffix("_offset") + "_period"
+        if isinstance(d.get(period_key), int) and offset >= depth:
+            d[period_key], d[key] = depth, depth - 1
+
+
+#: Keys of the factor by which a connector pixel-shuffles the vision tower's patch grid.
+_SHUFFLE_KEYS = ("pixel_shuffle_factor", "scale_factor", "downsample_factor")
+
+
+def _repair_pixel_shuffle(d: dict[str, Any]) -> None:
+    """The patch grid (image_size / patch_size per side) must divide by the connector's pixel
+    shuffle factor; some default configs (Idefics3: 224 px, 32 px patches, factor 2) break
+    that, checkpoints never do. The image size grows to the next grid that divides."""
+    vision = d.get("vision_config")
+    factor = next((d[k] for k in _SHUFFLE_KEYS if isinstance(d.get(k), int)
+                   and not isinstance(d.get(k), bool)), None)
+    if not isinstance(vision, dict) or factor is None or factor < 2:
+        return
+    size, patch = vision.get("image_size"), vision.get("patch_size")
+    if isinstance(size, int) and isinstance(patch, int) and patch > 0 and (
+            size // patch) % factor:
+        vision["image_size"] = -(-(size // patch) // factor) * factor * patch
+
+
 def _repair(d: dict[str, Any]) -> dict[str, Any]:
     """Fill what defaults leave unset and make head counts divide their dimension."""
     _repair_tokens_per_image(d)
+    _repair_pixel_shuffle(d)
     _repair_merger_width(d)
+    _repair_layer_periods(d)
     if "vocab_size" in d and d["vocab_size"] is None and "model_type" in d:
         d["vocab_size"] = VOCAB_SIZE
     if "prediction_length" in d and d["prediction_length"] is None:
@@ -386,17 +450,46 @@ def _repair(d: dict[str, Any]) -> dict[str, Any]:
         if "num_key_value_heads" in d and d["num_key_value_heads"] is None:
             d["num_key_value_heads"] = heads
     explicit_head = any(isinstance(d.get(k), int) for k in ("head_dim", "d_head", "d_kv"))
+    # Vision towers with 2-D rotary positions split each head in four (height/width x cos/sin).
+    quarter = 4 if isinstance(d.get("patch_size"), int) else 1
     for dim_key, head_key in _HEAD_PAIRS:
         dim, n = d.get(dim_key), d.get(head_key)
         if explicit_head or not isinstance(dim, int) or not isinstance(n, int) or n <= 0:
             continue
-        if isinstance(dim, bool) or dim % n == 0:
+        if isinstance(dim, bool) or (dim % n == 0 and (dim // n) % quarter == 0):
             continue
-        d[head_key] = _largest_divisor(dim, n)
+        d[head_key] = max((h for h in range(1, n + 1) if dim % h == 0
+                           and (dim // h) % quarter == 0), default=_largest_divisor(dim, n))
         kv = d.get("num_key_value_heads")
         if head_key == "num_attention_heads" and isinstance(kv, int) and kv > 0:
-            d["num_key_value_heads"] = math.gcd(kv, d[head_key])
+            # One KV head per query head (MHA, MLA) stays so; grouped KV heads divide the count.
+            d["num_key_value_heads"] = d[head_key] if kv == n else math.gcd(kv, d[head_key])
+    if not explicit_head:
+        _repair_partial_rotary(d)
     return d
+
+
+def _repair_partial_rotary(d: dict[str, Any]) -> None:
+    """Partial rotary embeddings rotate `head_dim * partial_rotary_factor` dims in cos/sin pairs:
+    where the shrunk head leaves an odd count (StableLM: 20 * 0.25), use fewer, wider heads."""
+    rope = d.get("rope_parameters")
+    factor = d.get("partial_rotary_factor") or (
+        rope.get("partial_rotary_factor") if isinstance(rope, dict) else None)
+    hidden, heads = d.get("hidden_size"), d.get("num_attention_heads")
+    if not isinstance(factor, float) or not 0 < factor < 1 or not isinstance(hidden, int) \
+            or not isinstance(heads, int) or heads <= 0 or hidden % heads:
+        return
+
+    def even(h: int) -> bool:
+        return hidden % h == 0 and int(hidden // h * factor) % 2 == 0
+
+    if even(heads):
+        return
+    d["num_attention_heads"] = max((h for h in range(1, heads + 1) if even(h)), default=heads)
+    kv = d.get("num_key_value_heads")
+    if isinstance(kv, int) and kv > 0:
+        new = d["num_attention_heads"]
+        d["num_key_value_heads"] = new if kv == heads else math.gcd(kv, new)
 
 
 def _widest(values: dict[str, Any]) -> int:
@@ -461,12 +554,18 @@ def _mrope_default(model_type: str) -> list[int] | None:
 
 
 def _proportional(sections: list[int], target: int) -> list[int]:
-    """`sections` rescaled to sum to `target` (largest remainder), each at least 1."""
+    """`sections` rescaled to sum to `target` (largest remainder), each at least 1; equal
+    sections stay equal where they can (ERNIE-VL interleaves its height and width sections)."""
     total = sum(sections)
     exact = [s * target / total for s in sections]
     out = [max(1, int(e)) for e in exact]
-    order = sorted(range(len(sections)), key=lambda i: exact[i] - int(exact[i]), reverse=True)
-    for i in order:
+    order = sorted(set(sections), key=lambda v: v * target / total % 1, reverse=True)
+    for value in order:
+        group = [i for i, s in enumerate(sections) if s == value]
+        if sum(out) + len(group) <= target:
+            for i in group:
+                out[i] += 1
+    for i in sorted(range(len(sections)), key=lambda i: exact[i] % 1, reverse=True):
         if sum(out) >= target:
             break
         out[i] += 1
@@ -511,7 +610,10 @@ def tiny_config_dict(model_type: str) -> dict[str, Any]:
         default = config_class(**{**base, "use_timm_backbone": False})
     raw = default.to_dict()
     values = shrink_config_dict(raw)
-    sections = _mrope_default(model_type)
+    # The text model's own module holds the default when the type reuses it (glm46v -> glm4v).
+    text_type = getattr(getattr(default, "text_config", None), "model_type", None)
+    sections = _mrope_default(model_type) or (
+        _mrope_default(text_type) if isinstance(text_type, str) and text_type else None)
     if sections is not None:
         _set_mrope_sections(values, sections)
     return _merge(values, override.values, values) if override else values

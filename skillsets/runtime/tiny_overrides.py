@@ -8,7 +8,10 @@ says why it is needed. Keep this table small: a rule that fixes several types be
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,26 @@ _QWEN2_VL_MERGER = TinyOverride(
     values={"vision_config": {"hidden_size": Same("text_config.hidden_size")}},
 )
 
+_WITH_VISION = TinyOverride(
+    "the default config has no vision tower (vision_config None); checkpoints of the image-text "
+    "model ship one, so build the default vision config",
+    base={"vision_config": {}},
+)
+
+#: Half of the shrunk 32-dim head, split over (position, width, height, image index).
+_HUNYUAN_XDROPE_SECTIONS = [4, 4, 4, 4]
+_HUNYUAN_XDROPE = TinyOverride(
+    "the multimodal RoPE needs its axes' sections (checkpoints' xdrope_section), which the "
+    "default config leaves unset; four axes splitting half of the 32-dim head",
+    values={"rope_parameters": {"mrope_section": _HUNYUAN_XDROPE_SECTIONS}},
+)
+
+_OMNI_THINKER = TinyOverride(
+    "the thinker's M-RoPE index finds images by the vision-start token, which its config class "
+    "has no default for (checkpoints' thinker_config sets it); one id below the fresh tokens",
+    values={"vision_start_token_id": 480},
+)
+
 #: Bark's three stages share one id layout: text ids shifted past the semantic codes, then the
 #: semantic codes, then codec codes per codebook. Scaled down together: 100 semantic codes,
 #: codebooks of 16, text shifted by 128 (the byte-level tokenizer stays below 512).
@@ -79,6 +102,69 @@ _BARK = TinyOverride(
     }),
 )
 
+_SAM_POS_FEATS = TinyOverride(
+    "SAM's image positional encoding is 2 * num_pos_feats wide and is added to the prompt "
+    "encoder's features: num_pos_feats is half the shrunk prompt hidden size (128), not a count",
+    values={"vision_config": {"num_pos_feats": 64}},
+)
+
+_STACKED_FBANK_INPUT = TinyOverride(
+    "the feature projection reads the extractor's stacked filterbanks (80 mel bins x stride 2): "
+    "feature_projection_input_dim is an input size, not a width",
+    values={"feature_projection_input_dim": 160},
+)
+
+_EOMT_BLOCKS = TinyOverride(
+    "EoMT inserts its queries num_blocks layers before the end of the stack: num_blocks must "
+    "stay below the shrunk layer count",
+    values={"num_blocks": 1},
+)
+
+def _vq_vocabulary(name: Callable[[int], str], codes: int, first_id: int,
+                   special: dict[str, int]) -> dict[str, int]:
+    """A `vocabulary_map` as VQ-token models (Chameleon, Emu3) ship it: the tokenizer's vocabulary,
+    whose image part is one BPE token per VQ code (from `first_id` on) plus named special tokens."""
+    return {**{name(code): first_id + code for code in range(codes)}, **special}
+
+
+def _chameleon_code(code: int) -> str:
+    """Chameleon's BPE name of a VQ code: its digits as the letters A-J, framed by IMGIMG...Z."""
+    return "IMGIMG" + "".join(chr(ord("A") + int(digit)) for digit in str(code)) + "Z"
+
+
+#: VQ codebooks scaled down to 256 codes, their BPE tokens at ids 4-259 of the 512-id vocabulary
+#: (where the checkpoints put them), `<image>` (and Emu3's end-of-line token) right after.
+_VQ_CODES, _VQ_FIRST_ID, _VQ_IMAGE_ID = 256, 4, 260
+
+#: PP-OCR's intra-class blocks as PaddleOCR's checkpoints build them: per conv, (kernel, stride,
+#: padding) for a 1x1 reduce/return around 7/5/3-long vertical, horizontal and square kernels.
+_PP_OCR_INTRACLASS = {
+    "reduce_channel": [1, 1, 0], "return_channel": [1, 1, 0],
+    "vertical_long_to_small_conv_longratio": [[7, 1], [1, 1], [3, 0]],
+    "vertical_long_to_small_conv_midratio": [[5, 1], [1, 1], [2, 0]],
+    "vertical_long_to_small_conv_shortratio": [[3, 1], [1, 1], [1, 0]],
+    "horizontal_small_to_long_conv_longratio": [[1, 7], [1, 1], [0, 3]],
+    "horizontal_small_to_long_conv_midratio": [[1, 5], [1, 1], [0, 2]],
+    "horizontal_small_to_long_conv_shortratio": [[1, 3], [1, 1], [0, 1]],
+    "symmetric_conv_long_longratio": [7, 1, 3], "symmetric_conv_long_midratio": [5, 1, 2],
+    "symmetric_conv_long_shortratio": [3, 1, 1],
+}
+_PP_OCR_DET = TinyOverride(
+    "the default config leaves the neck's intra-class block kernels, its per-stage upsampling "
+    "factors and the head's kernels unset (the default model cannot be built); checkpoints set "
+    "them (kernel sizes, not widths, so they are given unshrunk)",
+    values={"intraclass_block_config": _PP_OCR_INTRACLASS, "scale_factor_list": [1, 2, 4, 8],
+            "kernel_list": [3, 2, 2]},
+)
+
+_COHERE_COMPASS_ROPE = {"full_attention": {"rope_type": "default", "rope_theta": 50000.0,
+                                           "mrope_section": [24, 20, 20]}}
+
+_QWEN4_EXP_QSA = {"indexer_n_heads": 16, "indexer_kv_heads": 1, "indexer_head_dim": 256,
+                  "indexer_budget": 2048, "indexer_compress_ratio": 64}
+#: A budget of 2 blocks of 4 tokens, so that short validation prompts do select blocks.
+_QWEN4_EXP_QSA_TINY = {"indexer_budget": 8, "indexer_compress_ratio": 4}
+
 TINY_OVERRIDES: dict[str, TinyOverride] = {
     "bark": _BARK,
     "cvt": TinyOverride(
@@ -95,8 +181,180 @@ TINY_OVERRIDES: dict[str, TinyOverride] = {
                 "n_output_layers": 2, "layer_types": ["sliding_attention", "mlp",
                                                       "sliding_attention", "mlp",
                                                       "full_attention", "mlp"]}),
+    "apertus1p5": TinyOverride(
+        "the vocabulary is text ids, then one id per visual code, then one per audio code "
+        "(offsets and codebook sizes must line up); laid out again after the 512 text ids",
+        values={"text_config": {"vocab_size": 1024}, "image_token_offset": 512,
+                "audio_token_offset": 768, "vision_config": {"codebook_size": 256},
+                "audio_config": {"codebook_size": 256}}),
+    "gemma4_assistant": TinyOverride(
+        "the default text config is the full Gemma 4 one, which the assistant's own validator "
+        "rejects (no per-layer inputs, no MoE block, no double-wide MLP)",
+        base={"text_config": {"hidden_size_per_layer_input": 0, "vocab_size_per_layer_input": 0,
+                              "enable_moe_block": False, "use_double_wide_mlp": False}}),
+    "seggpt": TinyOverride(
+        "the prompt and image streams merge at `merge_index`, before every layer whose output "
+        "the decoder reads; the shrunk stack keeps that order",
+        values={"num_hidden_layers": 3, "merge_index": 0,
+                "intermediate_hidden_state_indices": [1, 2]}),
+    "zamba": TinyOverride(
+        "the shared attention block is tied across hybrid layers: one hybrid layer leaves "
+        "nothing to tie it to, so keep two",
+        values={"num_hidden_layers": 3,
+                "layers_block_type": ["linear_attention", "hybrid", "hybrid"]}),
+    "zamba2": TinyOverride(
+        "the serialized config carries values derived from the others (Mamba head size, hybrid "
+        "layer ids) that the generic rules shrink out of step; give them their derived values",
+        values={"mamba_headdim": 160, "hybrid_layer_ids": [1]}),
+    "clap": TinyOverride(
+        "the audio Swin doubles its patch-embedding width at each of 4 stages up to hidden_size; "
+        "patch_embeds_hidden_size is a width the generic rules read as a patch setting",
+        values={"audio_config": {"patch_embeds_hidden_size": 48}}),
+    "efficientnet": TinyOverride(
+        "the stem (32 channels) and head (1280) widths are hard-coded in the model and scaled by "
+        "width_coefficient, so the block widths and hidden_dim must keep their default values",
+        values={"in_channels": [32, 16, 24, 40, 80, 112, 192],
+                "out_channels": [16, 24, 40, 80, 112, 192, 320], "hidden_dim": 2560}),
+    "uvdoc": TinyOverride(
+        "the head concatenates one feature map per bridge stage (6 x 128 channels), but the "
+        "default backbone config outputs only stage6 (the default model cannot run)",
+        values={"backbone_config": {
+            "out_indices": [1, 2, 3, 4, 5, 6],
+            "out_features": ["stage1", "stage2", "stage3", "stage4", "stage5", "stage6"]}}),
+    "eomt": _EOMT_BLOCKS,
+    "eomt_dinov3": _EOMT_BLOCKS,
+    "vitmatte": TinyOverride(
+        "the backbone reads the image and its trimap stacked (4 channels), as checkpoints set; "
+        "the default backbone config says 3, and pairs a 768-wide backbone with a decoder sized "
+        "for 384 (the fusion reads backbone features: checkpoints make the widths equal)",
+        values={"backbone_config": {"num_channels": 4},
+                "hidden_size": Same("backbone_config.hidden_size")}),
+    "autoformer": TinyOverride(
+        "the decoder starts from the last label_length context steps: label_length (default 10) "
+        "must fit in the context, which defaults to the shrunk prediction length (8)",
+        values={"label_length": 4}),
+    "pp_doclayout_v2": TinyOverride(
+        "the forward reads one score threshold and one reading-order class per label, which "
+        "checkpoints set and the default config leaves unset (2 labels by default)",
+        values={"class_thresholds": [0.5, 0.5], "class_order": [0, 1]}),
+    "clvp": TinyOverride(
+        "the speech encoder reads the speech ids the decoder generates; the default speech_config "
+        "keeps the text vocabulary (256) where checkpoints use the decoder's speech codes; the "
+        "encoders' rotary embedding spans at least 32 dims of a head, so heads keep 32 dims",
+        values={"speech_config": {"vocab_size": Same("decoder_config.vocab_size"),
+                                  "num_attention_heads": 6},
+                "text_config": {"num_attention_heads": 6}}),
+    "sam": _SAM_POS_FEATS,
+    "seamless_m4t": _STACKED_FBANK_INPUT,
+    "seamless_m4t_v2": _STACKED_FBANK_INPUT,
+    "sam_hq": _SAM_POS_FEATS,
     "qwen2_vl": _QWEN2_VL_MERGER,
+    "qwen3_asr": TinyOverride(
+        "the default config's audio projector writes 3584-wide features into a 2048-wide text "
+        "model; checkpoints make the projector's output_dim the text hidden size",
+        values={"audio_config": {"output_dim": Same("text_config.hidden_size")}}),
+    "gemma4": _WITH_VISION,
+    "gemma4_unified": _WITH_VISION,
+    "hunyuan_vl": TinyOverride(_HUNYUAN_XDROPE.reason, values={
+        "text_config": {"rope_parameters": {"mrope_section": _HUNYUAN_XDROPE_SECTIONS}}}),
+    "hunyuan_vl_text": _HUNYUAN_XDROPE,
+    "janus": TinyOverride(
+        "the default config's aligners project to 2048 wide, its text model is 4096 wide; "
+        "checkpoints make both aligners' projection_dim the text hidden size",
+        values={"vision_config": {"projection_dim": Same("text_config.hidden_size")},
+                "vq_config": {"projection_dim": Same("text_config.hidden_size")}}),
+    "ovis2": TinyOverride(
+        "the default config's visual embedding table is 1536 wide, its text model 4096; "
+        "checkpoints make hidden_size the text hidden size",
+        values={"hidden_size": Same("text_config.hidden_size")}),
+    "qwen2_5_omni_thinker": _OMNI_THINKER,
+    "qwen3_omni_moe_thinker": _OMNI_THINKER,
     "colqwen2": TinyOverride(_QWEN2_VL_MERGER.reason, values={
         "vlm_config": {"vision_config": {
             "hidden_size": Same("vlm_config.text_config.hidden_size")}}}),
+    # Types whose default config cannot build a model: `base` gives what checkpoints set.
+    "chameleon": TinyOverride(
+        "the model maps VQ codes to BPE ids through the tokenizer vocabulary a checkpoint ships "
+        "as vocabulary_map (None by default); one laid out for the shrunk vocabulary",
+        values={"vocabulary_map": _vq_vocabulary(_chameleon_code, _VQ_CODES, _VQ_FIRST_ID,
+                                                 {"<image>": _VQ_IMAGE_ID}),
+                "image_token_id": _VQ_IMAGE_ID, "vq_config": {"num_embeddings": _VQ_CODES}}),
+    "emu3": TinyOverride(
+        "the model maps VQ codes to BPE ids through the tokenizer vocabulary a checkpoint ships "
+        "as vocabulary_map (None by default); one laid out for the shrunk vocabulary",
+        values={"vocabulary_map": _vq_vocabulary(
+                    lambda code: f"<|visual token{code:06d}|>", _VQ_CODES, _VQ_FIRST_ID,
+                    {"<image>": _VQ_IMAGE_ID, "<|extra_200|>": _VQ_IMAGE_ID + 1}),
+                "image_token_id": _VQ_IMAGE_ID, "vq_config": {"codebook_size": _VQ_CODES}}),
+    "cohere_compass": TinyOverride(
+        "rotary parameters are per layer type and the default config has none",
+        base={"text_config": {"rope_parameters": _COHERE_COMPASS_ROPE}}),
+    "cohere_compass_text": TinyOverride(
+        "rotary parameters are per layer type and the default config has none",
+        base={"rope_parameters": _COHERE_COMPASS_ROPE}),
+    "dbrx": TinyOverride(
+        "the attention reads rope_theta and clip_qkv from attn_config, which only checkpoints "
+        "set (DBRX: 500000 and 8)",
+        base={"attn_config": {"rope_theta": 500000.0, "clip_qkv": 8.0}}),
+    "deepseek_ocr2": TinyOverride(
+        "the decoder reads each layer's MLP kind from mlp_layer_types and the router's top-k "
+        "from num_experts_per_tok, both unset by default (checkpoints: first layer dense)",
+        base={"text_config": {"mlp_layer_types": ["dense"] + ["sparse"] * 31,
+                              "num_experts_per_tok": 6}}),
+    "sapiens2": TinyOverride(
+        "the segmentation decode head is built from head_config, empty by default; the Sapiens "
+        "segmentation head: 4 stride-2 upsampling blocks back to full resolution, two 1x1 convs",
+        base={"head_config": {"upsample_out_channels": [512, 256, 128, 64],
+                              "conv_out_channels": [64, 64]}}),
+    "pp_ocrv5_server_det": _PP_OCR_DET,
+    "pp_ocrv6_medium_det": _PP_OCR_DET,
+    "diffusion_gemma": TinyOverride(
+        "every layer has an MoE block whose expert count, top-k and expert width are unset by "
+        "default (the 26B-A4B checkpoint: 128 experts, top 8, 704 wide)",
+        base={"text_config": {"num_experts": 128, "top_k_experts": 8,
+                              "moe_intermediate_size": 704}}),
+    "dots1": TinyOverride(
+        "routed and shared expert counts and top-k are unset by default (dots.llm1: 128 routed, "
+        "2 shared, top 6, first layer dense)",
+        base={"n_routed_experts": 128, "n_shared_experts": 2, "num_experts_per_tok": 6,
+              "first_k_dense_replace": 1}),
+    "granite4_vision": TinyOverride(
+        "the projectors are built per deepstack_layer_map entry with a window Q-Former sized by "
+        "downsample_rate, both unset by default, and need a square grid of patches that the "
+        "window divides and a vision width of whole 64-wide Q-Former heads: the checkpoints' "
+        "SigLIP tower (24 x 24 patches, no CLS token). They inject deepstack features and four "
+        "spatial groups at distinct decoder layers, so the tiny decoder keeps five layers",
+        base={"vision_config": {"model_type": "siglip_vision_model", "image_size": 384,
+                                "patch_size": 16, "hidden_size": 1152, "intermediate_size": 4304,
+                                "num_attention_heads": 16, "num_hidden_layers": 27},
+              "vision_feature_select_strategy": "full",
+              "image_grid_pinpoints": [[384, 384], [384, 768], [768, 384], [768, 768]]},
+        values={"downsample_rate": "4/8", "deepstack_layer_map": [[-2, 0]],
+                "spatial_target_layers": [1, 2, 3, 4], "text_config": {"num_hidden_layers": 5}}),
+    "lfm2_moe": TinyOverride(
+        "layer_types (conv or attention per layer) is unset by default; LFM2-8B-A1B's 24 layers "
+        "put attention at layers 2, 6, 10, 14, 18 and 21",
+        base={"num_hidden_layers": 24, "layer_types": [
+            "full_attention" if i in (2, 6, 10, 14, 18, 21) else "conv" for i in range(24)]}),
+    "moonshine_streaming": TinyOverride(
+        "the decoder reads num_key_value_heads, which the config class does not define; "
+        "checkpoints set it to the head count",
+        base={"num_key_value_heads": 8}),
+    "qwen3_omni_moe": TinyOverride(
+        "the talker reads shared_expert_intermediate_size and spatial_merge_size, which its config "
+        "classes do not define (Qwen3-Omni: 768 and 2)",
+        base={"talker_config": {"text_config": {"shared_expert_intermediate_size": 768},
+                                "spatial_merge_size": 2}}),
+    "qwen4_exp": TinyOverride(
+        "the indexed-attention layers need the QSA indexer settings, unset by default; a small "
+        "token budget so that short prompts exercise block selection",
+        base={"text_config": _QWEN4_EXP_QSA}, values={"text_config": _QWEN4_EXP_QSA_TINY}),
+    "qwen4_exp_text": TinyOverride(
+        "the indexed-attention layers need the QSA indexer settings, unset by default; a small "
+        "token budget so that short prompts exercise block selection",
+        base=_QWEN4_EXP_QSA, values=_QWEN4_EXP_QSA_TINY),
+    "t5gemma2_encoder": TinyOverride(
+        "the encoder reads text_config.dropout_rate, which the parent T5Gemma2Config sets on "
+        "its sub-configs (checkpoints carry it)",
+        base={"text_config": {"dropout_rate": 0.0}}),
 }

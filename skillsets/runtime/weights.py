@@ -116,9 +116,13 @@ def missing_library(model_type: str) -> Iterator[None]:
 def load_pretrained(entry: CatalogEntry, path: Path) -> LoadedModel:
     """Load the entry's task class from local files, safetensors only, no remote code."""
     from transformers import AutoConfig
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
     config = AutoConfig.from_pretrained(path, trust_remote_code=False, local_files_only=True)
-    if config.model_type != entry.model_type:
+    # Some types reuse another type's config class and save under its name (gpt-sw3's
+    # checkpoints say "gpt2"): the config class, not the saved name, says whose model it is.
+    if config.model_type != entry.model_type and type(config) is not CONFIG_MAPPING[
+            entry.model_type]:
         raise SkillUnavailableError(
             f"{path} holds a {config.model_type!r} model, not {entry.model_type!r}: use the "
             f"hf_{config.model_type.replace('-', '_')} skillset for it"
@@ -181,7 +185,8 @@ def _complete_generation_config(model: Any) -> None:
     gen = getattr(model, "generation_config", None)
     if gen is None:
         return
-    if gen.decoder_start_token_id is None and gen.bos_token_id is None:
+    # Generation configs of non-autoregressive decoders (block diffusion) have no start token.
+    if getattr(gen, "decoder_start_token_id", 0) is None and gen.bos_token_id is None:
         gen.decoder_start_token_id = find_config_value(
             model.config, ("decoder_start_token_id", "bos_token_id", "pad_token_id",
                            "blank_token_id")) or 0

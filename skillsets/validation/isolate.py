@@ -73,6 +73,12 @@ _SIGNAL_MEANING = {
 }
 
 
+#: Seconds one model type may take on one hardware in a sweep. A tiny random-weight model runs
+#: every check in under a minute on one idle core; the limit leaves room for a loaded machine
+#: (a sweep beside other work), past it a model is recorded as a timeout saying where it was.
+DEFAULT_TIMEOUT_S = 120.0
+
+
 @dataclass(frozen=True)
 class IsolationLimits:
     """Limits one isolated call runs under.

@@ -30,7 +30,12 @@ from rich.progress import (
 )
 
 from hardware.registry import probe, resolve_hardware
-from skillsets.validation.isolate import IsolationLimits, Outcome, run_isolated
+from skillsets.validation.isolate import (
+    DEFAULT_TIMEOUT_S,
+    IsolationLimits,
+    Outcome,
+    run_isolated,
+)
 from skillsets.validation.smoke import PRELOAD, SmokeOptions, SmokeResult, smoke_test
 from skillsets.validation.static import StaticReport, check_file
 from skillsets.validation.store import ENVIRONMENT_DETAIL
@@ -56,7 +61,7 @@ class SweepPlan:
 
     options: SmokeOptions = field(default_factory=SmokeOptions)
     limits: IsolationLimits = field(
-        default_factory=lambda: IsolationLimits(timeout_s=120.0, memory_bytes=4 * _GIB)
+        default_factory=lambda: IsolationLimits(timeout_s=DEFAULT_TIMEOUT_S, memory_bytes=4 * _GIB)
     )
     static: dict[str, StaticReport] = field(default_factory=dict)
     check: Callable[..., Any] = smoke_test
