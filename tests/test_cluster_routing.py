@@ -215,3 +215,15 @@ def test_openvino_throughput_is_measured_with_concurrent_callers(tagged_cluster)
     assert values[("throughput", "supported")] == 1
     assert values[("throughput", "concurrent_throughput")] > 0
     assert values[("throughput", "speedup")] > 0
+
+
+def test_a_combination_the_skill_cannot_run_is_unsupported_with_its_reason(tagged_cluster) -> None:
+    """t5 on openvino: OpenVINO has no encoder-decoder generate loop here; a row says so."""
+    spec = BenchmarkSpec(
+        run_id="ov-t5", model_type="t5", hardware="openvino", measure=QUICK, measure_import=False
+    )
+    with dask.annotate(resources={"openvino": 1}):
+        outcome = tagged_cluster.submit(run_benchmark, spec, pure=False).result()
+    assert outcome.status == "unsupported", outcome.reason
+    assert "generate loop" in outcome.reason
+    assert [(r.metric, r.value) for r in outcome.rows] == [("supported", 0)]

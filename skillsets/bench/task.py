@@ -176,11 +176,11 @@ def run_benchmark(spec: BenchmarkSpec) -> BenchmarkOutcome:
     Returns:
         The outcome: rows and status `ok` (with a reason when the throughput benchmark could not
         run concurrently, its `supported` row then 0); a `supported` = 0 row per benchmark kind
-        and status `unsupported` for a combination that cannot run (precision, or a backend
-        that would fall back to cpu); or status `error` with the exception's last line for
+        and status `unsupported` for a combination that cannot run (precision, a backend that
+        would fall back to cpu, or a skill that says it cannot run there); or status `error` with the exception's last line for
         anything else.
     """
-    from skillsets.runtime import UnsupportedPrecisionError
+    from skillsets.runtime import SkillUnavailableError, UnsupportedPrecisionError
 
     started = time.perf_counter_ns()
     placement = _placement()
@@ -217,7 +217,9 @@ def run_benchmark(spec: BenchmarkSpec) -> BenchmarkOutcome:
                 )
             if "throughput" in spec.kinds:
                 _throughput_or_reason(skill, spec, rows, measured)
-    except UnsupportedPrecisionError as exc:
+    except (UnsupportedPrecisionError, SkillUnavailableError) as exc:
+        # The skill says it cannot run this combination (a precision, a backend without the
+        # task's generate loop, a library that is not installed): recorded with its reason.
         return _unsupported(spec, rows, str(exc), wall_seconds=elapsed(), **context)
     except Exception as exc:  # one model's failure is its outcome, not the sweep's
         if _missing_kernel(exc, spec.precision):
