@@ -5,6 +5,7 @@ idle machine.
 
     python benchmarks/bench_stability.py                    # bert, cpu, fp32, batch size 1
     python benchmarks/bench_stability.py --model vit --repeats 5
+    python benchmarks/bench_stability.py --in-process      # the same loop 5 times, one process
 
 Each repetition is the whole inference benchmark (`skillsets.bench.task.run_benchmark`: load,
 warm-up, timed loop) in a fresh interpreter pinned to one core with one torch thread, as a
@@ -57,6 +58,26 @@ def one(model: str, batch_size: int, core: int, min_seconds: float) -> dict:
     }
 
 
+def in_process(model: str, batch_size: int, core: int, min_seconds: float, repeats: int) -> None:
+    """The same timed loop `repeats` times in one process on one loaded model: the spread left
+    when nothing about the process changes, i.e. the host's own noise."""
+    import torch
+
+    from hardware.cluster import pin_process
+    from skillsets.bench.measure import MeasureConfig, measure_latency
+    from skillsets.runtime import load_skill
+
+    pin_process([core])
+    torch.set_num_threads(1)
+    skill = load_skill(model, "cpu")
+    prepared = skill.prepare(skill.example_inputs(batch_size))
+    config = MeasureConfig(warmup_runs=5, min_iterations=30, min_seconds=min_seconds)
+    p50s = [measure_latency(lambda: skill.run(prepared), config).p50 for _ in range(repeats)]
+    cv = statistics.stdev(p50s) / statistics.mean(p50s)
+    print(f"{model} batch {batch_size}, one process, {repeats} consecutive blocks: p50s "
+          f"{', '.join(f'{p:.3f}' for p in p50s)} ms, CV {cv:.2%}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="bert")
@@ -64,12 +85,19 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--min-seconds", type=float, default=2.0)
     parser.add_argument("--output", type=Path, default=Path("data/output/bench_stability.json"))
+    parser.add_argument(
+        "--in-process", action="store_true",
+        help="Repeat the timed loop in one process instead (the host's noise floor).",
+    )
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--core", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     # The last usable core: core 0 takes more interrupts and housekeeping on most machines.
     core = args.core if args.core is not None else max(os.sched_getaffinity(0))
+    if args.in_process:
+        in_process(args.model, args.batch_size, core, args.min_seconds, args.repeats)
+        return
     if args.one:
         print(json.dumps(one(args.model, args.batch_size, core, args.min_seconds)))
         return

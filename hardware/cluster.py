@@ -270,9 +270,16 @@ def connect(settings: Any, *, security: Security | None = None, timeout: float =
 
 
 def worker_resources(client: Client) -> dict[str, dict[str, float]]:
-    """Each connected worker's resource tags, keyed by worker address."""
-    info = client.scheduler_info(n_workers=-1)["workers"]
-    return {addr: dict(w.get("resources", {})) for addr, w in info.items()}
+    """Each connected worker's resource tags, keyed by worker address.
+
+    Asked of the scheduler itself: `client.scheduler_info()` is a copy the client refreshes
+    every few seconds, which can still be empty right after the workers registered.
+    """
+    return client.run_on_scheduler(_scheduler_worker_resources)
+
+
+def _scheduler_worker_resources(dask_scheduler: Any) -> dict[str, dict[str, float]]:
+    return {addr: dict(ws.resources) for addr, ws in dask_scheduler.workers.items()}
 
 
 def require_hardware(client: Client, hardware: list[str]) -> None:
