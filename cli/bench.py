@@ -20,8 +20,7 @@ from skillsets.bench.spec import KINDS, BenchmarkOutcome
 from skillsets.bench.sweep import SweepResult, plan_sweep, run_benchmark_sweep
 from skillsets.plan import order_longest_first
 from skillsets.settings import SettingsError, load_settings
-from warehouse.queries import task_durations
-from warehouse.store import Warehouse
+from warehouse.queries import stored_task_durations
 
 
 class BenchType(StrEnum):
@@ -207,11 +206,7 @@ def bench(
         measure_import=not skip_import,
     )
     # Longest-first from the warehouse's task times (model size where there is no history).
-    history: dict[tuple[str, str, str], float] = {}
-    if Path(settings.warehouse).exists():
-        with Warehouse.open(settings.warehouse, read_only=True) as wh:
-            history = task_durations(wh)
-    plan = order_longest_first(plan, history)
+    plan = order_longest_first(plan, stored_task_durations(settings.warehouse))
     parameters = {
         "models": models,
         "hardware": present,

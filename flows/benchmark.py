@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import dask
 from prefect import flow
 
@@ -17,8 +15,7 @@ from skillsets.catalog import select
 from skillsets.plan import order_longest_first
 from tasks.benchmark import benchmark_model
 from tasks.warehouse import store_results
-from warehouse.queries import task_durations
-from warehouse.store import Warehouse
+from warehouse.queries import stored_task_durations
 
 
 @flow(name="benchmark", task_runner=dask_task_runner(), log_prints=True)
@@ -55,10 +52,7 @@ def benchmark(
         "runs": runs,
     }
     with recorded_run(settings, "benchmark", parameters) as run_id:
-        history = {}
-        if Path(settings.warehouse).exists():
-            with Warehouse.open(settings.warehouse, read_only=True) as wh:
-                history = task_durations(wh)
+        history = stored_task_durations(settings.warehouse)
         plan = order_longest_first(
             plan_sweep(
                 run_id,

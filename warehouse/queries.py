@@ -7,12 +7,13 @@ Every function takes anything with `query(sql, params) -> polars.DataFrame`: a `
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol
 
 import polars as pl
 
 from warehouse.records import SERIES_KEY
-from warehouse.store import Params
+from warehouse.store import Params, Warehouse
 
 _SERIES = ", ".join(SERIES_KEY)
 
@@ -214,3 +215,11 @@ def task_durations(wh: History) -> dict[tuple[str, str, str], float]:
         (row["model_type"], row["hardware"], row["precision"]): float(row["seconds"])
         for row in frame.iter_rows(named=True)
     }
+
+
+def stored_task_durations(path: str | Path) -> dict[tuple[str, str, str], float]:
+    """`task_durations` of the warehouse file at `path`, read-only; empty when there is none yet."""
+    if not Path(path).exists():
+        return {}
+    with Warehouse.open(path, read_only=True) as wh:
+        return task_durations(wh)

@@ -177,8 +177,8 @@ def run_benchmark(spec: BenchmarkSpec) -> BenchmarkOutcome:
         The outcome: rows and status `ok` (with a reason when the throughput benchmark could not
         run concurrently, its `supported` row then 0); a `supported` = 0 row per benchmark kind
         and status `unsupported` for a combination that cannot run (precision, a backend that
-        would fall back to cpu, or a skill that says it cannot run there); or status `error` with the exception's last line for
-        anything else.
+        would fall back to cpu, or a skill that says it cannot run there); or status `error`
+        with the exception's last line for anything else.
     """
     from skillsets.runtime import SkillUnavailableError, UnsupportedPrecisionError
 

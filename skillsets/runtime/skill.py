@@ -17,7 +17,12 @@ from skillsets.runtime.errors import SkillUnavailableError
 from skillsets.runtime.openvino_exec import OpenVinoExecutor
 from skillsets.runtime.outputs import OutputContext, postprocess
 from skillsets.runtime.precision import apply_precision, check_precision, torch_dtype
-from skillsets.runtime.prepare import PrepareContext, forward_params, prepare
+from skillsets.runtime.prepare import (
+    PrepareContext,
+    find_config_value,
+    forward_params,
+    prepare,
+)
 from skillsets.runtime.processors import Preprocessors, build_preprocessors
 from skillsets.runtime.weights import load_model, missing_library
 from skillsets.tasks import TASKS
@@ -188,17 +193,14 @@ class Skill:
             return self.model(**inputs)
 
     def _decoder_start_id(self) -> int:
-        """The token generate() starts the decoder with (its generation config's, else the
-        model config's, else the pad token, else 0)."""
-        configs = (getattr(self.model, "generation_config", None), self.config,
-                   self.config.get_text_config() if hasattr(self.config, "get_text_config")
-                   else None)
-        for name in ("decoder_start_token_id", "pad_token_id"):
-            for config in configs:
-                value = getattr(config, name, None)
-                if isinstance(value, int):
-                    return value
-        return 0
+        """The token generate() starts the decoder with: the generation config's (which
+        `load_model` completes), else the config's start, bos or pad token, else 0."""
+        start = getattr(getattr(self.model, "generation_config", None),
+                        "decoder_start_token_id", None)
+        if isinstance(start, int):
+            return start
+        found = find_config_value(self.config, ("decoder_start_token_id", "pad_token_id"))
+        return found if found is not None else 0
 
     def _openvino_generate(self, prepared: dict[str, Any]) -> Any:
         """Greedy decoding with the compiled full forward (no KV cache)."""
