@@ -58,6 +58,21 @@ def test_inventory_lists_every_head_class_of_bert():
     } <= names
     assert inventory["heads"] == len(names)
     assert inventory["ran"] == inventory["heads"], [c for c in inventory["classes"] if not c["ran"]]
+    # Without a saved checkpoint (no round trip) every other head is built from the config.
+    assert {c["via"] for c in inventory["classes"] if c["class_name"] != "BertModel"} == {
+        "from_config"
+    }
+
+
+def test_inventory_loads_heads_from_the_round_trip_checkpoint():
+    result = smoke_test("bert", "cpu", options=SmokeOptions())
+    assert result.status == "pass", result.message
+    classes = result.details["inventory"]["classes"]
+    # The skillset's own class is known from the smoke run; every other head loads, as a user
+    # would load it, from the folder the round trip saved.
+    others = [c for c in classes if c["class_name"] != "BertModel"]
+    assert len(others) >= 6
+    assert all(c["via"] == "from_pretrained" and c["ran"] for c in others), others
 
 
 def test_unknown_model_type_fails_at_load_with_its_name():

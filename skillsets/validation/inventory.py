@@ -1,5 +1,11 @@
 """The model class inventory: every task head class transformers maps a model type to, and
-whether each builds from the type's small config and runs a forward pass on the skillset's inputs.
+whether each loads and runs a forward pass on the skillset's inputs.
+
+A head loads with `from_pretrained` from the folder the round trip saved the skillset's model to,
+as a user loads a head from a checkpoint of the type: the shared weights come from disk and only
+the head's own layers are initialised (also 2-50x faster than building every layer at random).
+A head that checkpoint cannot give (its layout differs from the saved class's) is built from the
+type's small config instead, and `via` says which way it was built.
 
 A head failing here does not fail the skillset (its primary task is validated by the smoke run);
 the inventory tells what else a user could load for the type, and what would break.
@@ -27,11 +33,12 @@ class HeadResult:
     Attributes:
         class_name: transformers class (`BertForMaskedLM`).
         mappings: Short mapping names that map the type to it (`MASKED_LM`, `PRETRAINING`).
-        loaded: Built from the type's small config.
+        loaded: Loaded from the saved checkpoint, or built from the type's small config.
         ran: A forward pass on the skillset's inputs returned finite outputs.
         error: Why it did not load or run (`ErrorType: message`), empty when it did; `not tried`
             when the time budget ran out first.
         seconds: Time spent on it.
+        via: `from_pretrained`, or `from_config` (with why from_pretrained could not load it).
     """
 
     class_name: str
@@ -40,6 +47,7 @@ class HeadResult:
     ran: bool
     error: str = ""
     seconds: float = 0.0
+    via: str = ""
 
 
 @functools.cache
@@ -67,17 +75,21 @@ def take_inventory(
     *,
     known: dict[str, tuple[bool, bool, str]] | None = None,
     budget_s: float | None = None,
+    checkpoint: str | None = None,
 ) -> list[HeadResult]:
-    """Build and run every head class of `model_type`.
+    """Load and run every head class of `model_type`.
 
     Args:
         model_type: The transformers model type.
-        config: The small config the skillset's model was built from (a copy is used per head).
+        config: The small config the skillset's model was built from (a copy is used per head
+            built from the config).
         inputs: The skillset's prepared inputs for batch size 1 (only the arguments a head's
             `forward` accepts are passed).
         known: Results already established elsewhere (the skillset's own class), by class name:
             `(loaded, ran, error)`; those classes are not built again.
         budget_s: Stop building heads after this many seconds; the rest are `not tried`.
+        checkpoint: Folder holding the skillset's model saved with `save_pretrained`; heads
+            load from it first. None = build every head from the config.
     """
     import transformers
 
@@ -95,9 +107,11 @@ def take_inventory(
             )
             continue
         t0 = time.perf_counter()
-        loaded, ran, error = _try_head(transformers, class_name, mappings, config, inputs)
+        loaded, ran, error, via = _try_head(
+            transformers, class_name, mappings, config, inputs, checkpoint
+        )
         results.append(
-            HeadResult(class_name, mappings, loaded, ran, error, time.perf_counter() - t0)
+            HeadResult(class_name, mappings, loaded, ran, error, time.perf_counter() - t0, via)
         )
     return results
 
@@ -108,33 +122,52 @@ def _try_head(
     mappings: tuple[str, ...],
     config: Any,
     inputs: dict[str, Any],
-) -> tuple[bool, bool, str]:
-    import copy
-
+    checkpoint: str | None,
+) -> tuple[bool, bool, str, str]:
+    """(loaded, ran, error, via) for one head class."""
     import torch
 
     cls = getattr(transformers, class_name, None)
     if cls is None:
-        return False, False, f"AttributeError: transformers has no {class_name}"
+        return False, False, f"AttributeError: transformers has no {class_name}", ""
     try:
-        model = (
-            cls._from_config(copy.deepcopy(config))
-            if hasattr(cls, "_from_config")
-            else cls(copy.deepcopy(config))
-        )
+        model, via = _build_head(cls, config, checkpoint)
         model.eval()
     except Exception as exc:  # each head's failure is a fact of the inventory, not a crash of it
-        return False, False, _describe(exc)
+        return False, False, _describe(exc), "from_config"
     try:
         kwargs = _head_inputs(model, mappings, config, inputs)
         with torch.inference_mode():
             output = model(**kwargs)
     except Exception as exc:  # as above: recorded per head
-        return True, False, _describe(exc)
+        return True, False, _describe(exc), via
     bad = first_non_finite(flatten(output))
     if bad:
-        return True, False, f"NonFiniteOutput: {bad}"
-    return True, True, ""
+        return True, False, f"NonFiniteOutput: {bad}", via
+    return True, True, "", via
+
+
+def _build_head(cls: Any, config: Any, checkpoint: str | None) -> tuple[Any, str]:
+    """The head loaded from `checkpoint`, else built from a copy of `config`; and how."""
+    import copy
+
+    from transformers.utils import logging as hf_logging
+
+    why = ""
+    if checkpoint is not None and hasattr(cls, "from_pretrained"):
+        # Every head's load report lists the head layers it initialised: expected here, noise in
+        # a sweep's log.
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()
+        try:
+            return cls.from_pretrained(checkpoint), "from_pretrained"
+        except Exception as exc:  # the checkpoint's layout may not fit this head: build it
+            why = f" (from_pretrained: {_describe(exc)[:200]})"
+        finally:
+            hf_logging.set_verbosity(verbosity)
+    copied = copy.deepcopy(config)
+    model = cls._from_config(copied) if hasattr(cls, "_from_config") else cls(copied)
+    return model, "from_config" + why
 
 
 def _head_inputs(

@@ -8,7 +8,8 @@ sample's output twice). Then, on torch backends, the from_pretrained round trip:
 saved with `save_pretrained` (safetensors) to a temporary folder and loaded back through the
 skillset's own weights-on-disk path, and its outputs must be identical. On OpenVINO the compiled
 model's outputs are compared with torch's and the largest absolute difference is recorded. Last,
-the inventory of the type's head classes (`skillsets.validation.inventory`).
+the inventory of the type's head classes (`skillsets.validation.inventory`), loaded from the
+round trip's saved folder.
 
 Run it in a child process (`skillsets.validation.isolate`): a model may hang or crash.
 """
@@ -245,19 +246,23 @@ class _SmokeRun:
         if self.hardware in COMPILED_BACKENDS:
             with self.timed("compiled", "compare"):
                 self.compare_compiled(skill, self.prepared[first])
-        if opts.roundtrip if opts.roundtrip is not None else self.hardware in TORCH_BACKENDS:
-            with self.timed("roundtrip"):
-                details["roundtrip"] = self.roundtrip(skill, first)
-        if opts.inventory if opts.inventory is not None else self.hardware in TORCH_BACKENDS:
-            with self.timed("inventory"):
-                heads = take_inventory(
-                    self.model_type,
-                    skill.config,
-                    self.prepared[first],
-                    known={type(skill.model).__name__: (True, True, "")},
-                    budget_s=opts.inventory_budget_s,
-                )
-            details["inventory"] = as_details(heads)
+        with tempfile.TemporaryDirectory(prefix=f"skillsets-{self.model_type}-") as folder:
+            saved = None
+            if opts.roundtrip if opts.roundtrip is not None else self.hardware in TORCH_BACKENDS:
+                with self.timed("roundtrip"):
+                    details["roundtrip"] = self.roundtrip(skill, first, folder)
+                saved = folder
+            if opts.inventory if opts.inventory is not None else self.hardware in TORCH_BACKENDS:
+                with self.timed("inventory"):
+                    heads = take_inventory(
+                        self.model_type,
+                        skill.config,
+                        self.prepared[first],
+                        known={type(skill.model).__name__: (True, True, "")},
+                        budget_s=opts.inventory_budget_s,
+                        checkpoint=saved,
+                    )
+                details["inventory"] = as_details(heads)
 
     def run_batch(self, skill: Any, batch: int) -> None:
         """Synthetic inputs of one batch size, the task's run, and the output checks.
@@ -329,8 +334,8 @@ class _SmokeRun:
                 f"{opts.compiled_rtol:g} x {comparison.scale:.3g})",
             )
 
-    def roundtrip(self, skill: Any, batch: int) -> dict[str, Any]:
-        """save_pretrained (safetensors) to a folder; load it back as a user would; same outputs.
+    def roundtrip(self, skill: Any, batch: int, folder: str) -> dict[str, Any]:
+        """save_pretrained (safetensors) to `folder`; load it back as a user would; same outputs.
 
         With a generated skillset file (`options.skillset_dir`) the folder is loaded through its
         `init_<hw>(model_name=folder)`, else through `load_skill(model_name=folder)`; loading
@@ -339,34 +344,33 @@ class _SmokeRun:
         `explain_roundtrip` says whether the weights or the preprocessing differ.
         """
         opts = self.options
-        with tempfile.TemporaryDirectory(prefix=f"skillsets-{self.model_type}-") as folder:
-            skill.model.save_pretrained(folder)
-            files = sorted(p.name for p in Path(folder).iterdir())
-            if not any(n.endswith(".safetensors") for n in files):
-                raise SmokeCheckError(
-                    "RoundTripError", f"save_pretrained wrote no safetensors file: {files}"
-                )
-            _save_preprocessors(skill, folder)
-            handler, reloaded, via = self.reload(folder)
-            if not str(reloaded.weights).startswith("pretrained:"):
-                raise SmokeCheckError(
-                    "RoundTripError",
-                    f"{via} did not load the saved folder (weights {reloaded.weights!r}): the "
-                    "weights-on-disk path was not taken",
-                )
-            torch.manual_seed(opts.seed)
-            with torch.inference_mode():
-                post = handler(self.natural[batch])
-            if not isinstance(post, dict):
-                raise SmokeCheckError(
-                    "RoundTripError", f"{via}'s handler returned {type(post).__name__}"
-                )
-            handled = outputs.compare(
-                outputs.flatten(post), outputs.flatten(self.post[batch]), by_path=True
+        skill.model.save_pretrained(folder)
+        files = sorted(p.name for p in Path(folder).iterdir())
+        if not any(n.endswith(".safetensors") for n in files):
+            raise SmokeCheckError(
+                "RoundTripError", f"save_pretrained wrote no safetensors file: {files}"
             )
-            if not handled.within(opts.roundtrip_atol, opts.roundtrip_rtol):
-                # Only now tell weights from preprocessing apart (one more run, on failure only).
-                self.explain_roundtrip(reloaded, handled, via, batch)
+        _save_preprocessors(skill, folder)
+        handler, reloaded, via = self.reload(folder)
+        if not str(reloaded.weights).startswith("pretrained:"):
+            raise SmokeCheckError(
+                "RoundTripError",
+                f"{via} did not load the saved folder (weights {reloaded.weights!r}): the "
+                "weights-on-disk path was not taken",
+            )
+        torch.manual_seed(opts.seed)
+        with torch.inference_mode():
+            post = handler(self.natural[batch])
+        if not isinstance(post, dict):
+            raise SmokeCheckError(
+                "RoundTripError", f"{via}'s handler returned {type(post).__name__}"
+            )
+        handled = outputs.compare(
+            outputs.flatten(post), outputs.flatten(self.post[batch]), by_path=True
+        )
+        if not handled.within(opts.roundtrip_atol, opts.roundtrip_rtol):
+            # Only now tell weights from preprocessing apart (one more run, on failure only).
+            self.explain_roundtrip(reloaded, handled, via, batch)
         return {
             "files": files,
             "via": via,
