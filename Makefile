@@ -24,13 +24,15 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-# Debian packages the tests drive for real: headless Chromium (report and Prefect UI pages) and
-# Prometheus (scrapes `skillsets metrics serve`). Installed only when missing.
+# Debian packages the tests drive for real: headless Chromium (report and Prefect UI pages),
+# Prometheus (scrapes `skillsets metrics serve`) and Tesseract (the OCR that document models'
+# processors run). Installed only when missing.
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
 	command -v prometheus-pushgateway >/dev/null || missing="$$missing prometheus-pushgateway"; \
+	command -v tesseract >/dev/null || missing="$$missing tesseract-ocr"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
