@@ -98,8 +98,9 @@ def model_class(entry: CatalogEntry) -> type:
 def _check_dependencies(exc: ImportError, model_type: str) -> SkillUnavailableError:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return SkillUnavailableError(
-        f"{model_type} needs a library that is not installed: {first} (timm, torchvision, "
-        "torchaudio, natten, detectron2 and diffusers are not usable with this torch build)"
+        f"{model_type} needs a library that is not installed: {first} (torchvision, timm and "
+        "torchaudio wheels on PyPI are CUDA builds that do not load beside a CPU-only torch; "
+        "natten, detectron2 and essentia publish no wheel for this platform)"
     )
 
 
