@@ -42,6 +42,9 @@ def flatten(output: Any, prefix: str = "") -> list[tuple[str, np.ndarray]]:
     array = to_numpy(output)
     if array is not None:
         return [(prefix or "output", array)]
+    samples = _per_sample(output) if not prefix else None
+    if samples is not None:
+        return [("output", samples)]
     items: list[tuple[str, Any]]
     if isinstance(output, Mapping):
         items = [(str(k), v) for k, v in output.items()]
@@ -57,10 +60,43 @@ def flatten(output: Any, prefix: str = "") -> list[tuple[str, np.ndarray]]:
     return flat
 
 
+def masked_slices(array: np.ndarray) -> bool:
+    """Whether the only non-finite values are infinities of one sign that mask whole slices:
+    whole columns of the last axis, the same for every query of a sample (Grounding DINO's
+    logits past the prompt's tokens are -inf), or whole rows of it (two-stage DETRs mark each
+    proposal outside the image +inf in all four coordinates). A numerical failure leaves NaN or
+    scattered infinities instead."""
+    if array.ndim < 3 or array.dtype.kind != "f" or np.isnan(array).any():
+        return False
+    inf = np.isinf(array)
+    if np.isposinf(array).any() and np.isneginf(array).any():
+        return False
+    masked = inf.reshape(array.shape[0], -1, array.shape[-1])
+    if masked.all(axis=(1, 2)).any():
+        return False  # a sample with nothing left unmasked
+    columns = masked.shape[1] > 1 and bool((masked == masked[:, :1]).all())
+    rows = masked.shape[2] > 1 and bool((masked == masked[..., :1]).all())
+    return columns or rows
+
+
+def _per_sample(output: Any) -> np.ndarray | None:
+    """A whole output that is a list (not a tuple of fields) of one array per sample, as custom
+    generate()s return synthesised audio, stacked along a new batch dimension when the samples
+    have one shape; None for anything else."""
+    if not isinstance(output, list) or not output:
+        return None
+    arrays = [to_numpy(v) for v in output]
+    if any(a is None for a in arrays) or len({a.shape for a in arrays}) != 1:  # type: ignore[union-attr]
+        return None
+    return np.stack(arrays)  # type: ignore[arg-type]
+
+
 def first_non_finite(flat: list[tuple[str, np.ndarray]]) -> str | None:
-    """Path and counts of the first float array holding NaN or +-inf; None when all are finite."""
+    """Path and counts of the first float array holding NaN or +-inf (other than a mask, see
+    `masked_slices`); None when all are finite."""
     for path, array in flat:
-        if array.dtype.kind in "fc" and array.size and not np.isfinite(array).all():
+        if (array.dtype.kind in "fc" and array.size and not np.isfinite(array).all()
+                and not masked_slices(array)):
             nan = int(np.isnan(array).sum())
             inf = int(np.isinf(array).sum())
             return f"{path} (shape {tuple(array.shape)}: {nan} NaN, {inf} inf of {array.size})"

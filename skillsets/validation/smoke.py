@@ -295,7 +295,17 @@ class _SmokeRun:
             prepared = {k: _repeat(v, batch) for k, v in self.prepared[first].items()}
             self.repeated.append(batch)
         with self.timed("forward", f"forward_bs{batch}"):
-            raw = _run(skill, prepared, self.options.seed)
+            try:
+                raw = _run(skill, prepared, self.options.seed)
+            except RuntimeError as exc:
+                where = _model_code_frame(exc)
+                if batch == first or where is None:
+                    raise
+                raise SmokeCheckError(
+                    "BatchUnsupported",
+                    f"the model runs at batch {first}; at batch {batch} transformers' own model "
+                    f"code fails ({where}: {_one_line(exc)}): it does not batch these inputs",
+                ) from exc
         self.stage = "outputs"
         flat = outputs.flatten(raw)
         _check_outputs(flat, batch, batch_folded=_patch_major("pixel_values", prepared))
@@ -429,6 +439,14 @@ class _SmokeRun:
         return handler, instance.skill, f"{cls.__name__}.{init}(folder)"
 
 
+def _model_code_frame(exc: BaseException) -> str | None:
+    """`modeling_x.py:LINE` of the innermost transformers model-code frame `exc` passed, or
+    None when it was raised elsewhere."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if "/transformers/models/" in f.filename.replace("\\", "/")]
+    return f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else None
+
+
 def _generated_class(skillset_dir: str | None, model_type: str) -> type | None:
     """The generated `hf_<type>` class from `skillset_dir`, imported by path; None without one."""
     if not skillset_dir:
@@ -481,9 +499,16 @@ def _check_inputs(prepared: dict[str, Any], batch: int) -> None:
 
 
 def _patch_major(name: str, prepared: dict[str, Any]) -> bool:
-    """Vision-language models that flatten every image into patches (`image_grid_thw`...)."""
+    """Vision-language models that flatten every image into patches (`image_grid_thw`...).
+
+    MiniCPM-V's towers read the patches of every image side by side in one row, with each
+    image's patch grid in `target_sizes`; Gemma 4's read padded patches with their positions
+    (`pixel_position_ids`, -1 on padding) and return the real images' tokens concatenated.
+    """
     return name == "pixel_values" and any(
-        k.endswith(("grid_thw", "grid_hws", "image_sizes", "spatial_shapes")) for k in prepared
+        k.endswith(("grid_thw", "grid_hws", "image_sizes", "spatial_shapes", "target_sizes",
+                    "pixel_position_ids"))
+        for k in prepared
     )
 
 
