@@ -65,6 +65,8 @@ _TASK_MODALITY: dict[str, str] = {
     "decision": "trajectory",
     "document-question-answering": "image+text",
 }
+#: Tasks of the image-text-to-text mapping, which also lists some text-only LMs.
+_VLM_TASKS = frozenset({"image-to-text", "image-text-to-text"})
 _CATALOG_VERSION = "1"
 _DECIDING_MODULES = (facts, families, tasks, tiers, exceptions_table)
 
@@ -129,6 +131,10 @@ def _pick_task(f: TypeFacts, family: str) -> str:
 def _modality(f: TypeFacts, family: str, task: str) -> str:
     if task in ("multimodal-lm",) or (family == "multimodal" and task == "feature-extraction"):
         return "image+text" if families.has_vision(f) else "audio+text"
+    if task in _VLM_TASKS and not (f.declared_sub_configs or families.has_vision(f)
+                                   or families.has_audio(f)):
+        # A text-only LM (no towers at all) that transformers lists as image-text-to-text too.
+        return "text"
     if task in _TASK_MODALITY:
         return _TASK_MODALITY[task]
     if TASKS[task].mapping in families.IMAGE_MAPPINGS or task == "image-feature-extraction":

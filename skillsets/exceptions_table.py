@@ -43,6 +43,13 @@ EXCEPTIONS: dict[str, CatalogException] = {
     "clap": CatalogException(
         "CLAP embeds text and audio in one space (a CLIP for audio)",
         family="speech/audio", task="feature-extraction", modality="audio+text"),
+    "pe_audio": CatalogException(
+        "PE Audio embeds text and audio in one space (a CLIP for audio): its inputs are text "
+        "and audio", family="speech/audio", task="feature-extraction", modality="audio+text"),
+    "evolla": CatalogException(
+        "a protein-text model listed with image-text-to-text models: it answers a question "
+        "about a protein sequence, and reads no image", family="decoder-only",
+        task="image-to-text", modality="text"),
     "gemma4_assistant": CatalogException(
         "its default config fails transformers' own validation (hidden_size_per_layer_input "
         "must be 0), so facts come from the mapping only; a drafting head for gemma4",

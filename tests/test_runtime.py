@@ -217,3 +217,32 @@ def test_shrinking_rules_on_a_synthetic_config():
     assert _rescale_indices([9, 10, 11, 12], 12, 4) == [1, 2, 3, 4]
     assert _rescale_indices([2, 5, 8, 11], 12, 2) == [0, 1]
     assert _scale_sections([8, 12, 12], 4) == [2, 3, 3]
+
+
+def test_oversized_image_sizes_shrink_with_their_grid():
+    from transformers import SamImageProcessorPil
+
+    from skillsets.runtime.processors import fitted_image_processor, fixed_image_size
+    from skillsets.runtime.tiny_config import MAX_IMAGE_SIZE, image_divisor, shrink_config_dict
+
+    values = {
+        "model_type": "x", "backbone_feature_sizes": [[256, 256], [128, 128], [64, 64]],
+        "vision_config": {"image_size": 1024, "patch_size": 16, "hidden_size": 768},
+        "prompt_encoder_config": {"image_size": 1024, "patch_size": 16,
+                                  "image_embedding_size": 64},
+    }
+    assert image_divisor(values) == 4
+    tiny = shrink_config_dict(values)
+    assert tiny["vision_config"]["image_size"] == tiny["prompt_encoder_config"]["image_size"]
+    assert tiny["prompt_encoder_config"]["image_embedding_size"] * 16 == 256 <= MAX_IMAGE_SIZE
+    assert tiny["backbone_feature_sizes"] == [[64, 64], [32, 32], [16, 16]]
+    # No grid ties Pixtral's maximum size to its patches: it keeps whole 14 px patches.
+    assert shrink_config_dict({"image_size": 1540, "patch_size": 14})["image_size"] == 182
+    # A grid that does not divide keeps its size; a size within the limit is kept.
+    assert image_divisor({"image_size": 1000, "patch_size": 8, "image_embedding_size": 125}) == 1
+    assert image_divisor({"image_size": MAX_IMAGE_SIZE, "patch_size": 16}) == 1
+    # The inputs follow: SAM's processor resizes and pads to the shrunk size.
+    size = fixed_image_size(tiny_config("sam"))
+    proc = fitted_image_processor(SamImageProcessorPil, size)
+    assert size == (256, 256) and proc.size["longest_edge"] == 256
+    assert (proc.pad_size["height"], proc.pad_size["width"]) == size

@@ -35,7 +35,7 @@ SPAN_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
               ("audio_end_token_id", "audio_eos_token_id", "eoa_token_id", "eoa_token_index")),
 }
 _TEXT_CONFIG_ATTRS = ("text_config", "decoder", "text_encoder", "decoder_config", "thinker_config",
-                      "vlm_config")
+                      "vlm_config", "model_config")  # model_config: a TTS model before its vocoder
 
 
 @dataclass
@@ -210,6 +210,8 @@ def pixel_inputs(ctx: PrepareContext, images: list[np.ndarray]) -> dict[str, Any
             proc, "do_image_splitting", False) else {}
         out = proc(images=[_to_pil(i) for i in images], return_tensors="pt", **kwargs,
                    **_companions(proc, images))
+        if isinstance(out, torch.Tensor):  # processors that return the pixels alone (IDEFICS)
+            out = {"pixel_values": out}
         out = {k: v for k, v in out.items() if v is not None}
         pixels = out.get("pixel_values")
         if tower and isinstance(pixels, torch.Tensor) and pixels.ndim == 5:
@@ -303,8 +305,13 @@ def _feature_counts(features: Any, n: int) -> list[int]:
     """Placeholder tokens per sample for the features a tower returned."""
     import torch
 
+    deepstack = getattr(features, "deepstack_features", None)
     if hasattr(features, "pooler_output") and features.pooler_output is not None:
         features = features.pooler_output
+    elif getattr(features, "last_hidden_state", None) is None and deepstack:
+        # Towers that only feed decoder layers (Granite 4 Vision) return (layer, per-image
+        # features) pairs; the first layer's features fill the placeholders.
+        features = deepstack[0][1]
     elif hasattr(features, "last_hidden_state"):
         features = features.last_hidden_state
     if isinstance(features, list | tuple):
@@ -382,7 +389,7 @@ def placeholder_prompt(
     """
     import torch
 
-    token = find_config_value(ctx.config, PLACEHOLDER_KEYS[modality])
+    token = slot_token(ctx, modality)
     tower = _tower(ctx.model, modality)
     if token is None or tower is None:
         raise SkillUnavailableError(
@@ -397,7 +404,9 @@ def placeholder_prompt(
             f"own image processor produces; {missing_image_processor(ctx.entry.model_type)}"
         )
     try:
-        with torch.inference_mode():
+        # A tower that samples (VibeVoice's VAE latents) must not move the random state the
+        # model's own run then starts from: preparing the same input twice gives the same run.
+        with torch.inference_mode(), torch.random.fork_rng(devices=[]):
             counts = _feature_counts(_call_with_accepted(tower, features), len(texts))
     except (RuntimeError, TypeError, ValueError) as exc:
         if modality != "image" or ctx.pre.image_processor is not None:
@@ -412,20 +421,25 @@ def placeholder_prompt(
     start, end = find_config_value(ctx.config, opens), find_config_value(ctx.config, closes)
     bos = find_config_value(ctx.config, ("bos_token_id",))
     text_ids = tokenize(ctx, texts)["input_ids"].tolist()
-    rows = []
+    rows, slots = [], []
     for count, ids in zip(counts, text_ids, strict=True):
         ids = [i for i in ids if i != ctx.pre.tokenizer.pad_token_id]
-        span = ([start] if start is not None else []) + [token] * count + (
-            [end] if end is not None else [])
-        rows.append(([bos] if bos is not None else []) + span + ids)
+        head = ([bos] if bos is not None else []) + ([start] if start is not None else [])
+        tail = ([end] if end is not None else []) + ids
+        rows.append(head + [token] * count + tail)
+        slots.append([0] * len(head) + [1] * count + [0] * len(tail))
     width = max(len(r) for r in rows)
     pad = find_config_value(ctx.config, ("pad_token_id",)) or 0
     input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
+    positions = torch.zeros((len(rows), width), dtype=torch.long)
     for i, row in enumerate(rows):  # left padding: generation continues every row at the end
         input_ids[i, width - len(row):] = torch.tensor(row)
         mask[i, width - len(row):] = 1
+        positions[i, width - len(row):] = torch.tensor(slots[i])
     out = {"input_ids": input_ids, "attention_mask": mask}
+    if find_config_value(ctx.config, PLACEHOLDER_KEYS[modality]) is None:
+        out[POSITION_MASKS[modality]] = positions.bool()
     if "mm_token_type_ids" in ctx.params:
         # What processors return beside input_ids for M-RoPE: 1 on image, 3 on audio tokens.
         code = _MM_TOKEN_TYPES[modality]
@@ -435,6 +449,45 @@ def placeholder_prompt(
 
 #: Modality codes of `mm_token_type_ids` (transformers' `create_mm_token_type_ids`).
 _MM_TOKEN_TYPES = {"image": 1, "video": 2, "audio": 3}
+#: Masks by which a model with no placeholder token id is told where its features go (Kosmos-2).
+POSITION_MASKS = {"image": "image_embeds_position_mask"}
+
+
+def slot_token(ctx: PrepareContext, modality: str) -> int | None:
+    """The token a modality's features replace in the prompt: the config's placeholder id, or,
+    for a model told the positions by a mask (`POSITION_MASKS`), an ordinary id that its
+    processor writes there (the first after the special tokens)."""
+    token = find_config_value(ctx.config, PLACEHOLDER_KEYS[modality])
+    if token is not None or POSITION_MASKS.get(modality) not in ctx.params:
+        return token
+    vocab = text_vocab_size(ctx.config) or 256
+    reserved = _reserved_ids(ctx.config) | {
+        find_config_value(ctx.config, (f"{k}_token_id",)) for k in ("pad", "bos", "eos", "unk")}
+    return next(i for i in range(4, vocab) if i not in reserved)
+
+
+#: Config keys of the tokens around a chat turn: a speech generator whose generate() finds the
+#: user's and the assistant's parts of the prompt by them (Qwen3-Omni's talker) reads a prompt
+#: as its chat template writes it.
+CHAT_TURN_KEYS = ("im_start_token_id", "user_token_id", "im_end_token_id", "assistant_token_id")
+
+
+def _chat_turn(ctx: PrepareContext, out: dict[str, Any], start: int, user: int, end: int,
+               assistant: int) -> dict[str, Any]:
+    """Each text as one user turn, then the assistant's turn opened: `<start>user text<end>
+    <start>assistant`, left-padded."""
+    import torch
+
+    rows = [[start, user] + ids[mask.bool()].tolist() + [end, start, assistant]
+            for ids, mask in zip(out["input_ids"], out["attention_mask"], strict=True)]
+    width = max(len(r) for r in rows)
+    pad = find_config_value(ctx.config, ("pad_token_id",)) or 0
+    input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        input_ids[i, width - len(row):] = torch.tensor(row)
+        mask[i, width - len(row):] = 1
+    return {**out, "input_ids": input_ids, "attention_mask": mask}
 
 
 def prepare_text(ctx: PrepareContext, texts: list[str]) -> dict[str, Any]:
@@ -443,7 +496,12 @@ def prepare_text(ctx: PrepareContext, texts: list[str]) -> dict[str, Any]:
 
     audio_bos = find_config_value(ctx.config, ("audio_bos_token_id",))
     speaks = ctx.entry.task == "text-to-audio" and audio_bos is not None
-    out = tokenize(ctx, texts, left_pad=ctx.entry.task == "text-generation" or speaks)
+    # Text-only LMs that transformers lists as image-text-to-text models generate like any LM.
+    lm = ctx.entry.task in ("text-generation", "image-to-text", "image-text-to-text")
+    out = tokenize(ctx, texts, left_pad=lm or speaks)
+    turn = [find_config_value(ctx.config, (key,)) for key in CHAT_TURN_KEYS]
+    if ctx.entry.task == "text-to-audio" and None not in turn:
+        out = _chat_turn(ctx, out, *turn)
     if speaks:
         # Speech generators continue the prompt from an audio-start token at its end.
         column = torch.full((len(texts), 1), audio_bos, dtype=torch.long)
@@ -457,17 +515,29 @@ def prepare_text(ctx: PrepareContext, texts: list[str]) -> dict[str, Any]:
     return out
 
 
+def _cross_attended(ctx: PrepareContext, out: dict[str, Any]) -> dict[str, Any]:
+    """Cross-attention VLMs (IDEFICS) read pixels as (batch, images, channels, height, width)
+    and an `image_attention_mask` (batch, text, images): as their processors build it for an
+    image placed before the text, every real text token attends to that one image."""
+    import torch
+
+    pixels, mask = out.get("pixel_values"), out.get("attention_mask")
+    if ("image_attention_mask" not in ctx.params or "image_attention_mask" in out
+            or not isinstance(pixels, torch.Tensor) or pixels.ndim != 4 or mask is None):
+        return out
+    return {**out, "pixel_values": pixels.unsqueeze(1), "image_attention_mask": mask[..., None]}
+
+
 def prepare_image(ctx: PrepareContext, images: list[np.ndarray]) -> dict[str, Any]:
     """Vision models; image-to-text models that need a prompt get one with placeholders."""
     out = pixel_inputs(ctx, images)
+    slot = slot_token(ctx, "image")
     needs_prompt = "input_ids" in required_params(ctx.model) or (
-        ctx.entry.task == "image-to-text"
-        and find_config_value(ctx.config, PLACEHOLDER_KEYS["image"]) is not None)
-    if needs_prompt:
+        ctx.entry.task == "image-to-text" and slot is not None)
+    if needs_prompt or "image_attention_mask" in ctx.params:
         out.update(placeholder_prompt(ctx, "image", out, [""] * len(images))
-                   if find_config_value(ctx.config, PLACEHOLDER_KEYS["image"]) is not None
-                   else tokenize(ctx, ["a picture of"] * len(images)))
-    return out
+                   if slot is not None else tokenize(ctx, ["a picture of"] * len(images)))
+    return _cross_attended(ctx, out)
 
 
 def prepare_image_text(ctx: PrepareContext, items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -487,11 +557,28 @@ def prepare_image_text(ctx: PrepareContext, items: list[dict[str, Any]]) -> dict
     generative = ctx.entry.task in ("image-text-to-text", "multimodal-lm", "image-to-text")
     # Retrievers built on a VLM (ColPali) read images through placeholders too.
     placeholders = generative or _tower(ctx.model, "image") is not None
-    if placeholders and find_config_value(ctx.config, PLACEHOLDER_KEYS["image"]) is not None:
+    if placeholders and slot_token(ctx, "image") is not None:
         out.update(placeholder_prompt(ctx, "image", out, texts))
     else:
         out.update(tokenize(ctx, texts))
+    if ctx.entry.model_type in PATCH_ROWS_PER_IMAGE:
+        out["pixel_values"] = _patch_rows(out["pixel_values"], out["image_grid_thw"])
     return out
+
+
+#: Types whose processor pads each image's flattened patches into a row of its own, (images,
+#: most patches, patch width), which the model unpads with `image_grid_thw` (ColQwen2Processor).
+PATCH_ROWS_PER_IMAGE = frozenset({"colqwen2"})
+
+
+def _patch_rows(pixels: Any, grid_thw: Any) -> Any:
+    """Flattened patches of all images (patches, width) -> one zero-padded row per image."""
+    import torch
+
+    rows = list(torch.split(pixels, grid_thw.prod(dim=-1).tolist()))
+    longest = max(r.shape[0] for r in rows)
+    return torch.stack([torch.nn.functional.pad(r, (0, 0, 0, longest - r.shape[0]))
+                        for r in rows])
 
 
 #: Names audio models give the per-frame mask of their features (extractors: `attention_mask`).
@@ -529,6 +616,15 @@ def _frame_mask(ctx: PrepareContext, out: dict[str, Any]) -> None:
     mask = out.pop("attention_mask", None)
     if mask is None:
         mask = torch.ones(features.shape[0], features.shape[-1], dtype=torch.long)
+    factor = _audio_attr(ctx.config, "subsampling_factor")
+    extra = -mask.shape[-1] % factor if isinstance(factor, int) and factor > 1 else 0
+    axis = next((a for a in (-1, 1) if features.shape[a] == mask.shape[-1]), None)
+    if extra and axis is not None:
+        # Encoders that stack `subsampling_factor` frames read whole stacks: their processors
+        # pad the features on the right, as masked (padding) frames.
+        pad = [0, 0] * (features.ndim - axis % features.ndim - 1) + [0, extra]
+        out["input_features"] = torch.nn.functional.pad(features, pad)
+        mask = torch.nn.functional.pad(mask, (0, extra))
     for name in names:
         out[name] = mask
 
@@ -597,7 +693,8 @@ def prepare_trajectory(ctx: PrepareContext, items: list[dict[str, np.ndarray]]) 
 
 def component_features(ctx: PrepareContext, name: str, batch: int) -> Any:
     """Features for a component model that reads another model's output (a Q-Former's query
-    embeddings, a decoder's encoder states): seeded, shaped by the config's sizes."""
+    embeddings, a decoder's encoder states, a codec decoder's latents): seeded, shaped by the
+    config's sizes."""
     import torch
 
     hidden = find_config_value(ctx.config, ("encoder_hidden_size", "hidden_size", "d_model"))
@@ -607,7 +704,69 @@ def component_features(ctx: PrepareContext, name: str, batch: int) -> Any:
     if hidden is None:
         raise SkillUnavailableError(f"{ctx.entry.model_type}: cannot size the {name} it reads")
     generator = torch.Generator().manual_seed(0)
+    if name == "latents":
+        # Codec decoders read their encoder's latents channel-first: (batch, hidden, frames).
+        return torch.randn(batch, hidden, length, generator=generator)
     return torch.randn(batch, length, hidden, generator=generator)
+
+
+#: Words per line of the synthetic page layout that token boxes are laid out on.
+_WORDS_PER_LINE = 8
+#: Detected regions per image, as a 2 x 4 grid, for models that read region features.
+_REGION_GRID = (2, 4)
+#: Residues of the protein sequence that protein-text models read beside the question.
+_PROTEIN_LENGTH = 16
+
+
+def _grid_boxes(rows: int, cols: int, count: int) -> Any:
+    """`count` (x0, y0, x1, y1) boxes in [0, 1], row-major cells of a rows x cols grid."""
+    import torch
+
+    index = torch.arange(count)
+    x0, y0 = (index % cols) / cols, (index // cols) / rows
+    return torch.stack([x0, y0, x0 + 1 / cols, y0 + 1 / rows], dim=-1)
+
+
+def layout_inputs(ctx: PrepareContext, kept: dict[str, Any]) -> dict[str, Any]:
+    """What document and region-based models read beside the text, sized by their config:
+    a box per token (`bbox`: words left to right on lines of a page, in the config's
+    coordinate range) and detected regions (`visual_feats` of `visual_feat_dim`, and their
+    boxes `visual_pos`), seeded."""
+    import torch
+
+    ids = kept.get("input_ids")
+    if not isinstance(ids, torch.Tensor):
+        return {}
+    batch, length = ids.shape[:2]
+    out: dict[str, Any] = {}
+    if "bbox" in ctx.params and "bbox" not in kept:
+        lines = -(-length // _WORDS_PER_LINE)
+        boxes = _grid_boxes(lines, _WORDS_PER_LINE, length)
+        # Integer coordinates index a 2-D position table (LayoutLM's 0-1000); else normalised.
+        table = find_config_value(ctx.config, ("max_2d_position_embeddings",))
+        if isinstance(table, int):
+            boxes = (boxes * min(1000, table - 1)).long()
+        out["bbox"] = boxes[None].repeat(batch, 1, 1)
+    feat_dim = find_config_value(ctx.config, ("visual_feat_dim",))
+    if "visual_feats" in ctx.params and "visual_feats" not in kept and isinstance(feat_dim, int):
+        rows, cols = _REGION_GRID
+        generator = torch.Generator().manual_seed(0)
+        # Pooled detector features are non-negative (after a ReLU).
+        out["visual_feats"] = torch.rand(batch, rows * cols, feat_dim, generator=generator)
+        pos_dim = find_config_value(ctx.config, ("visual_pos_dim",)) or 4
+        out["visual_pos"] = _grid_boxes(rows, cols, rows * cols)[None, :, :pos_dim].repeat(
+            batch, 1, 1)
+    protein = getattr(ctx.config, "protein_encoder_config", None)
+    if "protein_input_ids" in ctx.params and isinstance(getattr(protein, "vocab_size", None), int):
+        # A protein sequence for the question to be about: ESM-style <cls> residues <eos>, the
+        # residues drawn (seeded) past the special tokens (0-4).
+        generator = torch.Generator().manual_seed(0)
+        residues = torch.randint(5, protein.vocab_size, (1, _PROTEIN_LENGTH), generator=generator)
+        ids = torch.cat([torch.zeros(1, 1, dtype=torch.long), residues,
+                         torch.full((1, 1), 2, dtype=torch.long)], dim=1)
+        out["protein_input_ids"] = ids.repeat(batch, 1)
+        out["protein_attention_mask"] = torch.ones_like(out["protein_input_ids"])
+    return out
 
 
 #: Forward parameters that take a processor output under another name (vision towers of
@@ -643,6 +802,16 @@ def prepare(ctx: PrepareContext, natural: list[Any]) -> dict[str, Any]:
     Raises:
         SkillUnavailableError: the model needs an input no builder produces.
     """
+    import torch
+
+    if type(ctx.model).forward is torch.nn.Module.forward and not callable(
+            getattr(ctx.model, "generate", None)):
+        # A component only its parent model calls into (GLM-Image's VQ-VAE: encode() alone);
+        # generate-only models (Bark) run through generate().
+        raise SkillUnavailableError(
+            f"{ctx.entry.model_type}: {type(ctx.model).__name__} defines no forward(); it is a "
+            "component its parent model calls through its own methods, not a model to run alone"
+        )
     try:
         builder = PREPARERS[ctx.entry.modality]
     except KeyError:
@@ -654,8 +823,16 @@ def prepare(ctx: PrepareContext, natural: list[Any]) -> dict[str, Any]:
         if name in params and name not in out and alias is not None:
             out[name] = out[alias]
     kept = {k: v for k, v in out.items() if k in params or ctx.keep_all}
+    if "input_ids" in out and "input_ids" not in kept and "attention_mask" in kept:
+        # The mask of tokens the model does not read (a Q-Former reads query embeddings).
+        del kept["attention_mask"]
+    kept.update(layout_inputs(ctx, kept))
     missing = [p for p in required_params(ctx.model) if p not in kept]
-    for name in [m for m in missing if m.endswith(("_embeds", "hidden_states"))]:
+    if "encoder_hidden_states" in params and "encoder_hidden_states" not in kept and isinstance(
+            getattr(ctx.config, "encoder_hidden_size", None), int):
+        # A cross-attending component (a Q-Former) sized for the encoder states it reads.
+        missing.append("encoder_hidden_states")
+    for name in [m for m in missing if m.endswith(("_embeds", "hidden_states", "latents"))]:
         kept[name] = component_features(ctx, name, len(natural))
         missing.remove(name)
     if missing:

@@ -13,6 +13,7 @@ extractor / processor are loaded from them. With random weights there are no fil
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,19 @@ def _related_types(model_type: str) -> list[str]:
     wrapped = _wrapped_vlm_type(model_type)
     if wrapped and wrapped not in types:
         types += [t for t in _related_types(wrapped) if t not in types]
+    base = next((BORROWED_PREPROCESSING[t] for t in types if t in BORROWED_PREPROCESSING), None)
+    if base and base not in types:
+        types += [t for t in _related_types(base) if t not in types]
     return types
+
+
+#: Types that transformers maps no preprocessing to, and the type whose model they are built
+#: from (their modular file subclasses it), whose preprocessing they read.
+BORROWED_PREPROCESSING: dict[str, str] = {
+    "glm_ocr": "glm4v",  # GlmOcrModel / GlmOcrVisionModel subclass Glm4v's, same patch grid
+    # The audio towers of NeMo's speech LM (its `audio_config`) read its spectrograms.
+    "nemotron3_5_transcribe": "nemo_speechlm",
+}
 
 
 def _wrapped_vlm_type(model_type: str) -> str | None:
@@ -108,6 +121,17 @@ def _processor_module(class_name: str) -> str | None:
     return parts[-2] if len(parts) >= 3 and parts[-3] == "models" else None
 
 
+#: Image processors implemented only with torchvision -> the PIL processor of the family they
+#: subclass, which cuts the same patches (they change only defaults such as the size).
+PIL_STAND_INS: dict[str, str] = {
+    "MiniMaxM3VLImageProcessor": "Qwen2VLImageProcessorPil",  # Qwen2-VL's, another default size
+    # Idefics3's; only its tile cap when splitting pages differs.
+    "UltraVBertImageProcessor": "Idefics3ImageProcessorPil",
+    # MiniCPM-V 4.6's; only how it sizes slices differs (same pixel and target-size layout).
+    "MiniCPMOcrImageProcessor": "MiniCPMV4_6ImageProcessorPil",
+}
+
+
 def image_processor_class(model_type: str) -> type | None:
     """The PIL image processor class of a model type (or its parent), None when it has none."""
     from transformers.models.auto.image_processing_auto import (
@@ -120,6 +144,8 @@ def image_processor_class(model_type: str) -> type | None:
         if not names:
             continue
         name = names.get("pil") if isinstance(names, dict) else None
+        if not name and isinstance(names, dict):
+            name = PIL_STAND_INS.get(names.get("torchvision") or "")
         if name:
             return get_image_processor_class_from_name(name)
         return None  # only a torchvision implementation exists: use generic resizing
@@ -139,6 +165,13 @@ def missing_image_processor(model_type: str) -> str:
             "its preprocessor files")
 
 
+#: Feature extractors the checkpoints ship where transformers' auto mapping names another.
+SHIPPED_FEATURE_EXTRACTORS: dict[str, str] = {
+    # Mapped to the waveform extractor; the model reads stacked filterbanks (input_features).
+    "wav2vec2-bert": "SeamlessM4TFeatureExtractor",
+}
+
+
 def feature_extractor_class(model_type: str) -> type | None:
     """The audio feature extractor class of a model type (or its parent), or None."""
     from transformers.models.auto.feature_extraction_auto import (
@@ -147,7 +180,8 @@ def feature_extractor_class(model_type: str) -> type | None:
     )
 
     for candidate in _related_types(model_type):
-        name = FEATURE_EXTRACTOR_MAPPING_NAMES.get(candidate)
+        name = SHIPPED_FEATURE_EXTRACTORS.get(candidate) or FEATURE_EXTRACTOR_MAPPING_NAMES.get(
+            candidate)
         if name:
             return feature_extractor_class_from_name(name)
     return None
@@ -176,36 +210,69 @@ def fixed_image_size(config: Any) -> tuple[int, int] | None:
         pair = isinstance(size, list | tuple) and len(size) == 2
         if pair and all(isinstance(s, int) for s in size):
             return int(size[0]), int(size[1])
+    # Multi-scale patch encoders (DepthPro) cut patch_size crops from the image scaled by each
+    # ratio: the image is the size at which the smallest ratio leaves one whole patch.
+    ratios, patch = getattr(config, "scaled_images_ratios", None), getattr(config, "patch_size",
+                                                                          None)
+    if isinstance(patch, int) and isinstance(ratios, list | tuple) and ratios and min(ratios) > 0:
+        side = round(patch / min(ratios))
+        return side, side
     return None
+
+
+#: Most tiles per side an image-splitting processor cuts a synthetic image into.
+MAX_TILES_PER_SIDE = 2
 
 
 def fitted_image_processor(cls: type, size: tuple[int, int] | None) -> Any:
     """A default image processor of `cls`, emitting the config's fixed image size if it has one.
 
-    Processors whose size is dynamic (`longest_edge`, pixel budgets) are left as they are.
+    Processors whose size is dynamic (`longest_edge`, pixel budgets) keep it, except that a
+    longest edge beyond the fixed size (SAM, Pixtral) comes down to it, and a pad size (SAM's
+    square canvas) becomes it.
     """
     proc = cls()
     if size is None:
         return _capped(cls, proc)
     height, width = size
     current = dict(getattr(proc, "size", None) or {})
+    tiles = getattr(proc, "max_image_size", None)
+    tile = tiles.get("longest_edge") if isinstance(tiles, dict) else None
     kwargs: dict[str, Any] = {}
     if "height" in current and "width" in current:
         kwargs["size"] = {"height": height, "width": width}
     elif "shortest_edge" in current and "longest_edge" not in current:
         kwargs["size"] = {"shortest_edge": min(height, width)}
+    elif "shortest_edge" not in current and tile is None and isinstance(
+            current.get("longest_edge"), int) and current["longest_edge"] > max(height, width):
+        kwargs["size"] = {"longest_edge": max(height, width)}
+    elif isinstance(current.get("shortest_edge"), int) and isinstance(
+            current.get("longest_edge"), int) and current["shortest_edge"] > min(height, width) \
+            and getattr(proc, "merge_size", None) is None:
+        # Detection-style edges (800 / 1333) are a budget for photographs, not the tower's
+        # size (Mask2Former's Swin: 224): they come down to the fixed size, ratio kept. (Patch
+        # grid processors, with a merge size, count pixels under these keys: left alone.)
+        shortest = min(height, width)
+        kwargs["size"] = {"shortest_edge": shortest, "longest_edge": _multiple(
+            shortest * current["longest_edge"] / current["shortest_edge"])}
+    pad = dict(getattr(proc, "pad_size", None) or {})
+    if "height" in pad and "width" in pad:
+        kwargs["pad_size"] = {"height": height, "width": width}
     crop = dict(getattr(proc, "crop_size", None) or {})
     if "height" in crop and "width" in crop:
         kwargs["crop_size"] = {"height": height, "width": width}
-    tiles = getattr(proc, "max_image_size", None)
-    tile = tiles.get("longest_edge") if isinstance(tiles, dict) else None
-    if isinstance(tile, int) and tile != max(height, width):
-        # Image-splitting processors (Idefics3) cut tiles of the vision tower's image size;
-        # the resized image keeps its default number of tiles per side.
-        kwargs["max_image_size"] = {"longest_edge": max(height, width)}
+    if isinstance(tile, int):
+        # Image-splitting processors (Idefics3) cut tiles of the vision tower's image size; the
+        # resized image keeps its default number of tiles per side, at most `MAX_TILES_PER_SIDE`
+        # (splitting still runs; ModernVBERT's 4 x 4 + 1 tiles were most of its run).
+        side = max(height, width)
+        if tile != side:
+            kwargs["max_image_size"] = {"longest_edge": side}
         longest = current.get("longest_edge")
-        if isinstance(longest, int) and "size" not in kwargs:
-            kwargs["size"] = {"longest_edge": max(height, width) * max(1, longest // tile)}
+        per_side = min(MAX_TILES_PER_SIDE, max(1, longest // tile)) if isinstance(
+            longest, int) else None
+        if per_side is not None and "size" not in kwargs and side * per_side != longest:
+            kwargs["size"] = {"longest_edge": side * per_side}
     return cls(**kwargs) if kwargs else proc
 
 
@@ -217,23 +284,42 @@ SYNTHETIC_MAX_SIDE = 320
 
 
 def _capped(cls: type, proc: Any) -> Any:
-    """`proc` resizing to at most `SYNTHETIC_MAX_SIDE` on the longer side, same size keys."""
+    """`proc` resizing to at most `SYNTHETIC_MAX_SIDE` on the longer side, same size keys; a
+    center crop larger than that (Chameleon: 512 px) shrinks with it."""
     current = {k: v for k, v in dict(getattr(proc, "size", None) or {}).items() if v is not None}
     cap = SYNTHETIC_MAX_SIDE
+    kwargs: dict[str, Any] = {}
     if "height" in current and "width" in current:
         height, width = current["height"], current["width"]
-        if max(height, width) <= cap:
-            return proc
-        scale = cap / max(height, width)
-        size = {"height": _multiple(height * scale), "width": _multiple(width * scale)}
+        if max(height, width) > cap:
+            scale = cap / max(height, width)
+            kwargs["size"] = {"height": _multiple(height * scale),
+                              "width": _multiple(width * scale)}
     elif "shortest_edge" in current and current["shortest_edge"] > cap:
         longest = current.get("longest_edge")
-        size = {"shortest_edge": cap}
+        kwargs["size"] = {"shortest_edge": cap}
         if longest is not None:
-            size["longest_edge"] = _multiple(cap * longest / current["shortest_edge"])
-    else:
-        return proc
-    return cls(size=size)
+            kwargs["size"]["longest_edge"] = _multiple(cap * longest / current["shortest_edge"])
+    elif isinstance(getattr(proc, "min_pixels", None), int) and proc.min_pixels > cap * cap:
+        # A pixel budget (Emu3: 512^2 to 1024^2) that upscales every image: example images
+        # keep their size within it, up to the same cap.
+        kwargs["min_pixels"] = (cap // 2) ** 2
+        kwargs["max_pixels"] = min(cap * cap, getattr(proc, "max_pixels", None) or cap * cap)
+    patch_size = getattr(proc, "patch_size", None)
+    patch = dict(patch_size) if patch_size is not None and hasattr(patch_size, "get") else {}
+    if isinstance(getattr(proc, "max_patches", None), int) and all(
+            isinstance(patch.get(k), int) and patch[k] > 0 for k in ("height", "width")):
+        # A patch budget (Pix2Struct: 2048 patches) up to what a cap-sized image holds.
+        budget = (cap // patch["height"]) * (cap // patch["width"])
+        if 0 < budget < proc.max_patches:
+            kwargs["max_patches"] = budget
+    crop = dict(getattr(proc, "crop_size", None) or {})
+    if getattr(proc, "do_center_crop", False) and isinstance(crop.get("height"), int) and \
+            isinstance(crop.get("width"), int) and max(crop["height"], crop["width"]) > cap:
+        scale = cap / max(crop["height"], crop["width"])
+        kwargs["crop_size"] = {"height": _multiple(crop["height"] * scale),
+                               "width": _multiple(crop["width"] * scale)}
+    return cls(**kwargs) if kwargs else proc
 
 
 def _multiple(value: float, of: int = 32) -> int:
@@ -250,6 +336,31 @@ _PATCH_SETTINGS: dict[str, tuple[str, ...]] = {
 }
 
 
+def fit_color_palette(proc: Any, config: Any) -> Any:
+    """A colour-quantizing processor (ImageGPT) with the palette and grid a checkpoint ships.
+
+    Such models read each pixel as the index of its nearest palette colour: the vocabulary is
+    the palette plus a start token, the position table one token per pixel of a square image.
+    Checkpoints ship a k-means palette; without one, a grid of the same number of colours,
+    evenly spaced over the processor's [-1, 1] range, quantizes as well.
+    """
+    import numpy as np
+
+    vocab, positions = getattr(config, "vocab_size", None), getattr(config, "n_positions", None)
+    if not hasattr(proc, "clusters") or proc.clusters is not None or not isinstance(
+            vocab, int) or vocab < 2:
+        return proc
+    colors = vocab - 1
+    steps = math.ceil(colors ** (1 / 3) - 1e-9)
+    axis = np.linspace(-1.0, 1.0, steps, dtype=np.float32)
+    grid = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), axis=-1).reshape(-1, 3)
+    proc.clusters = grid[:colors]
+    side = math.isqrt(positions) if isinstance(positions, int) and positions > 0 else 0
+    if side * side == positions and "height" in dict(getattr(proc, "size", None) or {}):
+        proc.size = {"height": side, "width": side}
+    return proc
+
+
 def fit_patch_grid(proc: Any, config: Any) -> Any:
     """`proc` cutting patches of the config's patch grid: its flattened patches must have the
     width the patch embedding reads (checkpoints ship processors set so)."""
@@ -263,6 +374,18 @@ def fit_patch_grid(proc: Any, config: Any) -> Any:
             wanted = 1  # a tower with no temporal patch embeds single frames
         if isinstance(current, int) and not isinstance(current, bool) and wanted is not None:
             setattr(proc, attr, wanted)
+    return proc
+
+
+def fit_tower_sizes(proc: Any, config: Any) -> Any:
+    """`proc` resizing for each further image tower at that tower's fixed size: a processor's
+    `<name>_size` (DeepSeek-VL hybrid's `high_res_size`) feeds the `<name>_vision_config`."""
+    for key in getattr(config, "sub_configs", None) or {}:
+        name = key.removesuffix("_vision_config")
+        size = getattr(getattr(config, key, None), "image_size", None)
+        current = dict(getattr(proc, f"{name}_size", None) or {})
+        if name != key and isinstance(size, int) and "height" in current and "width" in current:
+            setattr(proc, f"{name}_size", {"height": size, "width": size})
     return proc
 
 
@@ -334,8 +457,9 @@ def build_preprocessors(entry: CatalogEntry, config: Any, source: Path | None) -
     if reads_image:
         cls = image_processor_class(entry.model_type)
         if cls is not None:
-            pre.image_processor = fit_patch_grid(
-                fitted_image_processor(cls, fixed_image_size(config)), config)
+            pre.image_processor = fit_color_palette(fit_patch_grid(
+                fitted_image_processor(cls, fixed_image_size(config)), config), config)
+            pre.image_processor = fit_tower_sizes(pre.image_processor, config)
     if reads_audio:
         cls = feature_extractor_class(entry.model_type)
         if cls is not None:
@@ -359,7 +483,8 @@ def _fit_feature_extractor(extractor: Any, config: Any) -> Any:
 
 
 def _find_attr(config: Any, name: str) -> Any:
-    """`name` on the config or on its first sub-config that has it."""
+    """`name` on the config or on its first sub-config that has it: the audio ones first, then
+    any nested one, level by level (a speech LM's recogniser sits at `audio_config.asr_config`)."""
     value = getattr(config, name, None)
     if value is not None:
         return value
@@ -367,6 +492,14 @@ def _find_attr(config: Any, name: str) -> Any:
         sub = getattr(config, attr, None)
         if sub is not None and getattr(sub, name, None) is not None:
             return getattr(sub, name)
+    level = [config]
+    for _ in range(3):
+        level = [v for c in level for v in vars(c).values() if hasattr(v, "to_dict")
+                 and hasattr(v, "model_type")]
+        found = next((getattr(c, name) for c in level if getattr(c, name, None) is not None),
+                     None)
+        if found is not None:
+            return found
     return None
 
 

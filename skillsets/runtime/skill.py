@@ -114,7 +114,9 @@ class Skill:
         """Whether generation goes through the model's own generate(), not transformers'."""
         from transformers import GenerationMixin
 
-        return self.generative and type(self.model).generate is not GenerationMixin.generate
+        # Models that cannot generate at all (PI0, an action policy) have no generate().
+        own = getattr(type(self.model), "generate", GenerationMixin.generate)
+        return self.generative and own is not GenerationMixin.generate
 
     def example_inputs(self, batch_size: int) -> list[Any]:
         """`batch_size` natural inputs for this model (texts, images, waveforms...), seeded."""
@@ -144,9 +146,15 @@ class Skill:
 
     def _generate_kwargs(self) -> dict[str, Any]:
         if not self.custom_generate:
-            # Exactly max_new_tokens, greedy: every call does the same amount of work.
-            return {"max_new_tokens": self.max_new_tokens, "min_new_tokens": self.max_new_tokens,
-                    "do_sample": False}
+            from transformers import GenerationMixin
+
+            # Exactly max_new_tokens, greedy: every call does the same amount of work. Models
+            # with their own logits processing (audio codebooks: HiggsAudioV2) reject text
+            # length processors, so they stop at max_new_tokens or at their end token.
+            own = type(self.model)._get_logits_processor is not (
+                GenerationMixin._get_logits_processor)
+            fixed = {} if own else {"min_new_tokens": self.max_new_tokens}
+            return {"max_new_tokens": self.max_new_tokens, **fixed, "do_sample": False}
         # A model's own generate() usually forwards max_new_tokens to transformers' one; a
         # multi-stage one (Bark) sizes each stage from its generation config instead.
         gen = getattr(self.model, "generation_config", None)

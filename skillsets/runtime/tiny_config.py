@@ -12,12 +12,18 @@ size keeps its relations to the others:
   `stageN` names are rescaled into the new depth;
 * vocabularies drop to `VOCAB_SIZE`; every token id outside it is moved inside, by value, so equal
   ids stay equal across sub-configs;
-* expert counts drop to `MAX_EXPERTS`, active experts to `MAX_ACTIVE_EXPERTS`.
+* expert counts drop to `MAX_EXPERTS`, active experts to `MAX_ACTIVE_EXPERTS`; keypoint
+  detectors keep at most `MAX_KEYPOINTS` keypoints.
 
 Then a repair pass fills what default configs leave unset (`head_dim`, `vocab_size`...) and makes
 head counts divide their dimension. Types these rules cannot shrink get explicit overrides in
-`skillsets.runtime.tiny_overrides`, each with its reason. Image sizes, audio lengths and mel bins
-are never shrunk: the model type's own processors produce inputs of those sizes.
+`skillsets.runtime.tiny_overrides`, each with its reason.
+
+A fixed image size above `MAX_IMAGE_SIZE` (SAM's 1024 px) is divided by a power of two, together
+with every size measured on the image grid (`image_embedding_size`, `backbone_feature_sizes`...),
+keeping whole patches; the inputs follow, since they are built at the config's image size (see
+`skillsets.runtime.processors.fitted_image_processor`). Tiny configs only serve random weights:
+a checkpoint's own config is never changed. Audio lengths and mel bins are never shrunk.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from transformers import PreTrainedConfig
 
 #: The widest hidden size a tiny config aims for.
@@ -47,10 +55,23 @@ MAX_ACTIVE_EXPERTS = 2
 PREDICTION_LENGTH = 8
 #: Window for sliding-attention layers whose config leaves it unset.
 SLIDING_WINDOW = 64
+#: Keypoints a keypoint detector keeps (SuperPoint's default -1 keeps every local maximum: with
+#: random weights that is ~1400 on a 224 x 320 image, which the matchers reading them
+#: (SuperGlue, LightGlue) then attend over all-to-all).
+MAX_KEYPOINTS = 128
+#: Largest fixed image side a tiny config keeps (see `image_divisor`): SAM's 1024 px are 4096
+#: patches of global attention, most of the whole-catalog sweep's time for a random network.
+MAX_IMAGE_SIZE = 384
+#: Sizes measured in patches or feature-map cells of the image (SAM's `image_embedding_size`,
+#: `backbone_feature_sizes`, `memory_attention_rope_feat_sizes`): they shrink with `image_size`.
+_IMAGE_GRID_RE = re.compile(r"(image_embedding_size|feature_sizes|feat_sizes)$")
 
 _LAYER_KEYS = frozenset({
     "num_hidden_layers", "num_layers", "n_layer", "n_layers", "encoder_layers", "decoder_layers",
     "num_encoder_layers", "num_decoder_layers", "depth",
+    "num_self_attends_per_block",  # Perceiver's latent transformer (26 by default)
+    "layers",  # Kosmos-2 / Kosmos-2.5 text decoders (24 by default)
+    "num_spatial_layers", "num_temporal_layers",  # factorized video encoders (VideoPrism)
 })
 #: Keys of a composite config that index the hidden states of its `vision_config`'s layers.
 _VISION_LAYER_REF_KEYS = frozenset({"vision_feature_layer", "vision_feature_layers",
@@ -70,10 +91,16 @@ _ACTIVE_EXPERT_KEYS = frozenset({
 })
 #: Expert-group routing (DeepSeek-V3 style): groups must divide the (shrunk) expert count.
 _EXPERT_GROUP_KEYS = frozenset({"n_group", "topk_group", "num_expert_group"})
+#: Residual blocks per resolution level of a VQ-GAN image tokenizer: one per level.
+_BLOCKS_PER_LEVEL_KEYS = frozenset({"num_res_blocks"})
+#: A VQ-GAN's trunk width (every level is a multiple of it): shrunk like a width, but its
+#: GroupNorm layers split channels into 32 groups, so it keeps at least `MIN_CONV_BASE`.
+_CONV_BASE_KEYS = frozenset({"base_channels"})
+MIN_CONV_BASE = 32
 #: Per-stage depth lists (blocks per stage): each stage keeps at most one block.
 _DEPTH_LIST_KEYS = frozenset({
     "depths", "stage_num_blocks", "blocks_per_stage", "num_block_repeats", "stage_numb_of_layers",
-    "block_repeats", "depth",
+    "block_repeats", "depth", "block_sizes",
 })
 _DIM_RE = re.compile(
     r"(hidden|dim|d_model|n_embd|d_ff|d_kv|d_inner|d_head|head_size|ffn|intermediate|embed|"
@@ -86,13 +113,15 @@ _HEAD_DIM_RE = re.compile(
 #: Head counts: shrink by what the head divisor leaves of the width divisor.
 _HEAD_COUNT_RE = re.compile(r"(heads$|^n_head$|heads_per_|^num_heads|_heads_per_layer$)")
 #: Keys whose value is the model's width: they decide the width divisor.
-_WIDTH_KEYS = ("hidden_size", "d_model", "n_embd", "embed_dim", "dim", "hidden_dim")
+_WIDTH_KEYS = ("hidden_size", "d_model", "n_embd", "embed_dim", "dim", "hidden_dim", "emb_dim")
+#: Size-like keys that are not widths (a pooler's output size is one; DETRs' query_dim is the
+#: 4 box coordinates).
 _NOT_DIM_RE = re.compile(
-    r"(image_size|patch|vocab|position|^max_|_max$|token|window|chunk|rate|mel|feature_size|kernel|"
+    r"(image_size|patch|tubelet|vocab|position|^max_|_max$|token|window|chunk|rate|mel|feature_size|kernel|"
     r"stride|fft|hop|length|layer|spec_size|^input_size$|img_size|crop|bucket|frame|samples|factor|"
     r"ratio|^num_(?!.*groups)|_id$|_ids$|index|indices|seed|label|classes|scale|theta|temperature|"
-    r"base|multiple_of|codebook_size|sampling|batch|pool|grid|resolution|step|stack|group_size|"
-    r"num_features$|unit_size|image_embedding|block_size)"
+    r"base|multiple_of|codebook_size|sampling|batch|pool(?!er_)|grid|resolution|step|stack|"
+    r"group_size|num_features$|unit_size|image_embedding|block_size|^query_dim$)"
 )
 _TOKEN_ID_RE = re.compile(r"(token_id|token_index|_token_ids|_id|_ids|token_offset)$")
 _LAYER_INDEX_RE = re.compile(r"(index|indexes|indices|idx|idxs|layers$|layer$|layer_ids$)")
@@ -178,6 +207,7 @@ class _Shrinker:
         vision = d.get("vision_config")
         if isinstance(vision, dict):
             self._rescale_vision_refs(out, vision)
+        _repair_conv_trunk(d, out)
         return _repair(out)
 
     def _rescale_layer_keys(
@@ -248,12 +278,16 @@ class _Shrinker:
             return VOCAB_SIZE
         if key == "num_frames" and value > MAX_FRAMES:
             return MAX_FRAMES
+        if key == "max_keypoints" and not 0 <= value <= MAX_KEYPOINTS:
+            return MAX_KEYPOINTS
         if key in _EXPERT_KEYS and value > MAX_EXPERTS:
             return MAX_EXPERTS
         if key in _ACTIVE_EXPERT_KEYS and value > MAX_ACTIVE_EXPERTS:
             return MAX_ACTIVE_EXPERTS
-        if key in _EXPERT_GROUP_KEYS:
+        if key in _EXPERT_GROUP_KEYS or key in _BLOCKS_PER_LEVEL_KEYS:
             return 1
+        if key in _CONV_BASE_KEYS:
+            return max(min(value, MIN_CONV_BASE), self.dim(value))
         if _TOKEN_ID_RE.search(key):
             return self.token(value)
         return self._size(key, value)
@@ -378,6 +412,17 @@ def _repair_tokens_per_image(d: dict[str, Any]) -> None:
         return
     best = max(s for s in range(1, min(side, token_side) + 1) if side % s == 0)
     d["mm_tokens_per_image"] = best * best
+
+
+def _repair_conv_trunk(old: dict[str, Any], new: dict[str, Any]) -> None:
+    """A VQ-GAN whose attention width is its deepest level's width (Emu3: hidden_size = 256 x 4)
+    keeps it so after the trunk width stops at `MIN_CONV_BASE`."""
+    base, levels = old.get("base_channels"), old.get("channel_multiplier")
+    if not isinstance(base, int) or not isinstance(levels, list) or not levels:
+        return
+    for key in ("hidden_size",):
+        if old.get(key) == base * levels[-1]:
+            new[key] = new["base_channels"] * new["channel_multiplier"][-1]
 
 
 def _repair_merger_width(d: dict[str, Any]) -> None:
@@ -508,8 +553,83 @@ def width_divisor(values: dict[str, Any]) -> int:
     return max(divisor, 1)
 
 
+def _dicts(values: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """`values` and every dict nested in it (sub-configs)."""
+    yield values
+    for value in values.values():
+        if isinstance(value, dict):
+            yield from _dicts(value)
+
+
+def _ints(value: Any) -> list[int]:
+    """The ints of an int or of a (nested) list of ints; [] for anything else."""
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, int):
+        return [value]
+    if isinstance(value, list | tuple) and value:
+        parts = [_ints(v) for v in value]
+        return [i for p in parts for i in p] if all(parts) else []
+    return []
+
+
+def _patch_side(d: dict[str, Any]) -> int:
+    """The side of the patches (or the stem's stride) that cut a config's images; 1 if unsaid."""
+    for key in ("patch_size", "patch_stride"):
+        sides = _ints(d.get(key))
+        if sides and min(sides) > 0:
+            return max(sides)
+    return 1
+
+
+def image_divisor(values: dict[str, Any]) -> int:
+    """The power of two that brings the largest `image_size` of a config tree to at most
+    `MAX_IMAGE_SIZE`, halved until every size measured on the image grid divides by it (and,
+    where the tree has such sizes, every image size divides into whole patches)."""
+    sizes = [(s, _patch_side(d)) for d in _dicts(values) for s in _ints(d.get("image_size"))]
+    if not sizes:
+        return 1
+    grids = [v for d in _dicts(values) for k, value in d.items()
+             if isinstance(k, str) and _IMAGE_GRID_RE.search(k) for v in _ints(value)]
+    divisor = 1
+    while max(s for s, _ in sizes) > MAX_IMAGE_SIZE * divisor:
+        divisor *= 2
+    while divisor > 1 and (any(g % divisor for g in grids) or grids and any(
+            s % (divisor * patch) for s, patch in sizes)):
+        divisor //= 2
+    return divisor
+
+
+def _shrink_images(values: dict[str, Any], divisor: int) -> dict[str, Any]:
+    """A copy of `values` with image sizes and sizes on the image grid divided by `divisor`;
+    image sizes keep whole patches (at least one)."""
+    patch = _patch_side(values)
+
+    def image(size: int) -> int:
+        return max(patch, size // divisor // patch * patch)
+
+    def grid(value: Any) -> Any:
+        return [grid(v) for v in value] if isinstance(value, list | tuple) else value // divisor
+
+    out = dict(values)
+    for key, value in values.items():
+        if isinstance(value, dict):
+            out[key] = _shrink_images(value, divisor)
+        elif not _ints(value):
+            continue
+        elif key == "image_size":
+            out[key] = [image(s) for s in value] if isinstance(value, list | tuple) else image(
+                value)
+        elif isinstance(key, str) and _IMAGE_GRID_RE.search(key):
+            out[key] = grid(value)
+    return out
+
+
 def shrink_config_dict(values: dict[str, Any]) -> dict[str, Any]:
     """A shrunk copy of a config's `to_dict()` (see the module docstring for the rules)."""
+    divisor = image_divisor(values)
+    if divisor > 1:
+        values = _shrink_images(values, divisor)
     return _Shrinker(width_divisor=width_divisor(values)).shrink(values)
 
 
@@ -610,8 +730,11 @@ def tiny_config_dict(model_type: str) -> dict[str, Any]:
         default = config_class(**{**base, "use_timm_backbone": False})
     raw = default.to_dict()
     values = shrink_config_dict(raw)
-    # The text model's own module holds the default when the type reuses it (glm46v -> glm4v).
-    text_type = getattr(getattr(default, "text_config", None), "model_type", None)
+    # The text model's own module holds the default when the type reuses it (glm46v -> glm4v),
+    # also inside a whole VLM a retriever wraps (colqwen2 -> vlm_config -> qwen2_vl).
+    wrapped = getattr(default, "vlm_config", None)
+    text_type = getattr(getattr(default, "text_config", None), "model_type", None) or getattr(
+        getattr(wrapped, "text_config", None), "model_type", None)
     sections = _mrope_default(model_type) or (
         _mrope_default(text_type) if isinstance(text_type, str) and text_type else None)
     if sections is not None:

@@ -156,6 +156,20 @@ _PP_OCR_DET = TinyOverride(
     values={"intraclass_block_config": _PP_OCR_INTRACLASS, "scale_factor_list": [1, 2, 4, 8],
             "kernel_list": [3, 2, 2]},
 )
+#: PP-OCRv6 detectors' __post_init__ replaces the backbone their config class declares
+#: (`sub_configs_defaults`, what checkpoints carry) with the recognizers' PP-LCNetV4, which
+#: outputs only its last stage and keeps the width (text-line strides); the neck reads one map
+#: per stage at strides 4-32. Build the declared backbones.
+_PP_OCR_V6_DET_REASON = ("the config class's __post_init__ replaces the backbone it declares "
+                         "with the text-line recognizer's (one output stage, width kept), which "
+                         "the detection neck cannot read; build the declared backbone")
+_PP_OCR_V6_MEDIUM_BACKBONE = {
+    "model_type": "hgnet_v2", "arch": "L", "return_idx": [0, 1, 2, 3], "freeze_stem_only": True,
+    "freeze_at": 0, "freeze_norm": True, "lr_mult_list": [0, 0.05, 0.05, 0.05, 0.05],
+    "out_features": ["stage1", "stage2", "stage3", "stage4"]}
+_PP_OCR_V6_SMALL_BACKBONE = {
+    "model_type": "pp_lcnet_v3", "scale": 0.75, "divisor": 16, "out_indices": [2, 3, 4, 5],
+    "out_features": ["stage2", "stage3", "stage4", "stage5"]}
 
 _COHERE_COMPASS_ROPE = {"full_attention": {"rope_type": "default", "rope_theta": 50000.0,
                                            "mrope_section": [24, 20, 20]}}
@@ -164,6 +178,11 @@ _QWEN4_EXP_QSA = {"indexer_n_heads": 16, "indexer_kv_heads": 1, "indexer_head_di
                   "indexer_budget": 2048, "indexer_compress_ratio": 64}
 #: A budget of 2 blocks of 4 tokens, so that short validation prompts do select blocks.
 _QWEN4_EXP_QSA_TINY = {"indexer_budget": 8, "indexer_compress_ratio": 4}
+
+#: EfficientNet's block widths (before width_coefficient) and head width, as the model's
+#: hard-coded stem and head need them.
+_EFFICIENTNET_WIDTHS = {"in_channels": [32, 16, 24, 40, 80, 112, 192],
+                        "out_channels": [16, 24, 40, 80, 112, 192, 320], "hidden_dim": 2560}
 
 TINY_OVERRIDES: dict[str, TinyOverride] = {
     "bark": _BARK,
@@ -212,9 +231,42 @@ TINY_OVERRIDES: dict[str, TinyOverride] = {
         values={"audio_config": {"patch_embeds_hidden_size": 48}}),
     "efficientnet": TinyOverride(
         "the stem (32 channels) and head (1280) widths are hard-coded in the model and scaled by "
-        "width_coefficient, so the block widths and hidden_dim must keep their default values",
-        values={"in_channels": [32, 16, 24, 40, 80, 112, 192],
-                "out_channels": [16, 24, 40, 80, 112, 192, 320], "hidden_dim": 2560}),
+        "width_coefficient, so the block widths keep their default values; the default config is "
+        "B7 (width 2.0, depth 3.1: 35M parameters, 600 px), so take B0's coefficients, head "
+        "width (round_filters(1280) at width 1.0) and image size",
+        values={**_EFFICIENTNET_WIDTHS, "width_coefficient": 1.0, "depth_coefficient": 1.0,
+                "hidden_dim": 1280, "image_size": 224}),
+    "efficientloftr": TinyOverride(
+        "the coarse attention stack's depth is num_attention_layers, which sits beside per-stage "
+        "lists of the same length (4 backbone stages) that the generic layer rules would cut as "
+        "per-layer lists; two layers, each a self- and a cross-attention block",
+        values={"num_attention_layers": 2}),
+    "superglue": TinyOverride(
+        "the attention stack is gnn_layers_types itself (no layer count beside it): 18 layers "
+        "by default; one self- and one cross-attention layer keep both kinds",
+        values={"gnn_layers_types": ["self", "cross"]}),
+    "vits": TinyOverride(
+        "the HiFi-GAN decoder runs at the waveform's sample rate (256 samples per frame) with "
+        "upsample_initial_channel halving per stage, a width the generic rules leave (hidden "
+        "size 192 is under the target): at 512 its resblocks are ~19 GMAC per second of audio; "
+        "the posterior encoder's 16 WaveNet layers (a third of the parameters) are a layer "
+        "count under a name the generic rules do not know",
+        values={"upsample_initial_channel": 64, "posterior_encoder_num_wavenet_layers": 2}),
+    "vibevoice_acoustic_tokenizer": TinyOverride(
+        "the convolution stages are num_filters * 2**stage wide, a width the generic rules leave "
+        "(hidden_size 64 is the latent size): 32 filters make a 2048-wide bottom stage and 172M "
+        "parameters; 4 filters keep every stage, 256 wide at the bottom",
+        values={"num_filters": 4}),
+    "vibevoice_asr": TinyOverride(
+        "its acoustic and semantic tokenizer encoders are VibeVoice's (see "
+        "vibevoice_acoustic_tokenizer): 32 filters make 2048-wide bottom stages, 173M parameters",
+        values={"acoustic_tokenizer_encoder_config": {"num_filters": 4},
+                "semantic_tokenizer_encoder_config": {"num_filters": 4}}),
+    "align": TinyOverride(
+        "the EfficientNet vision tower's stem width (32) is hard-coded and scaled by "
+        "width_coefficient, so the block widths keep their default values; the text projection "
+        "writes into the tower's pooled width (round_filters(320) = 640 at width 2.0)",
+        values={"vision_config": _EFFICIENTNET_WIDTHS, "projection_dim": 640}),
     "uvdoc": TinyOverride(
         "the head concatenates one feature map per bridge stage (6 x 128 channels), but the "
         "default backbone config outputs only stage6 (the default model cannot run)",
@@ -247,6 +299,7 @@ TINY_OVERRIDES: dict[str, TinyOverride] = {
     "sam": _SAM_POS_FEATS,
     "seamless_m4t": _STACKED_FBANK_INPUT,
     "seamless_m4t_v2": _STACKED_FBANK_INPUT,
+    "wav2vec2-bert": _STACKED_FBANK_INPUT,
     "sam_hq": _SAM_POS_FEATS,
     "qwen2_vl": _QWEN2_VL_MERGER,
     "qwen3_asr": TinyOverride(
@@ -263,6 +316,11 @@ TINY_OVERRIDES: dict[str, TinyOverride] = {
         "checkpoints make both aligners' projection_dim the text hidden size",
         values={"vision_config": {"projection_dim": Same("text_config.hidden_size")},
                 "vq_config": {"projection_dim": Same("text_config.hidden_size")}}),
+    "aria": TinyOverride(
+        "the projector maps each image's patch count to its query count for the processor's two "
+        "image sizes (490 and 980 px: 35^2 and 70^2 patches of 14 px); the same sizes in the "
+        "shrunk 32 px patches",
+        values={"projector_patch_to_query_dict": {(490 // 32) ** 2: 128, (980 // 32) ** 2: 256}}),
     "ovis2": TinyOverride(
         "the default config's visual embedding table is 1536 wide, its text model 4096; "
         "checkpoints make hidden_size the text hidden size",
@@ -307,7 +365,42 @@ TINY_OVERRIDES: dict[str, TinyOverride] = {
         base={"head_config": {"upsample_out_channels": [512, 256, 128, 64],
                               "conv_out_channels": [64, 64]}}),
     "pp_ocrv5_server_det": _PP_OCR_DET,
-    "pp_ocrv6_medium_det": _PP_OCR_DET,
+    "pp_ocrv6_medium_det": TinyOverride(
+        f"{_PP_OCR_DET.reason}; {_PP_OCR_V6_DET_REASON}", values=_PP_OCR_DET.values,
+        base={"backbone_config": _PP_OCR_V6_MEDIUM_BACKBONE}),
+    "pp_ocrv6_small_det": TinyOverride(
+        f"{_PP_OCR_V6_DET_REASON}; its neck reads the backbone's maps directly (no 1x1 "
+        "adapters, unlike PP-OCRv5 mobile's), so layer_list_out_channels are that backbone's "
+        "stage widths at scale 0.75",
+        base={"backbone_config": _PP_OCR_V6_SMALL_BACKBONE},
+        values={"layer_list_out_channels": [48, 96, 192, 384]}),
+    "lw_detr": TinyOverride(
+        "projector_scale_factors (the feature levels the projector builds) is empty by default, "
+        "leaving the decoder nothing to read; LW-DETR tiny/small/medium checkpoints project the "
+        "one P4 level (scale 1.0). Its two-stage selection takes num_queries of the encoder's "
+        "proposals, one per P4 cell: the shrunk 256 px image has 256 cells, fewer than 300",
+        base={"projector_scale_factors": [1.0]}, values={"num_queries": 100}),
+    "rf_detr": TinyOverride(
+        "the backbone splits the patch grid into num_windows (4) windows per side, which the "
+        "default 518 px (37 patches of 14) does not divide; RF-DETR base checkpoints read 560 px "
+        "(40 patches), here halved like other large images (20 patches, 5 per window)",
+        values={"backbone_config": {"image_size": 280}}),
+    "depth_pro": TinyOverride(
+        "intermediate_hook_ids index the patch encoder's layers (12 by default), which live in "
+        "a sibling sub-config the generic rules do not rescale: layers 11 and 5 of 12 are "
+        "layers 1 and 0 of the shrunk 2. The input is patch_size / the smallest scale ratio "
+        "(384 / 0.25 = 1536 px) with 1024-wide features per scale, ~10 GB for a random network: "
+        "128 px patches (a 512 px input; each encoder's image_size must equal patch_size) and "
+        "the per-scale widths shrunk like the others",
+        values={"intermediate_hook_ids": [1, 0], "patch_size": 128,
+                "image_model_config": {"image_size": 128},
+                "patch_model_config": {"image_size": 128},
+                "fov_model_config": {"image_size": 128},
+                "scaled_images_feature_dims": [256, 256, 128]}),
+    "imagegpt": TinyOverride(
+        "the vocabulary is the colour palette pixels are quantized to (512 colours, an 8 x 8 x 8 "
+        "grid without a checkpoint's palette) plus the start token: it keeps its 513 ids",
+        values={"vocab_size": 513}),
     "diffusion_gemma": TinyOverride(
         "every layer has an MoE block whose expert count, top-k and expert width are unset by "
         "default (the 26B-A4B checkpoint: 128 experts, top 8, 704 wide)",
@@ -342,9 +435,17 @@ TINY_OVERRIDES: dict[str, TinyOverride] = {
         base={"num_key_value_heads": 8}),
     "qwen3_omni_moe": TinyOverride(
         "the talker reads shared_expert_intermediate_size and spatial_merge_size, which its config "
-        "classes do not define (Qwen3-Omni: 768 and 2)",
+        "classes do not define (Qwen3-Omni: 768 and 2); speech output needs the speakers' codec "
+        "ids, None by default (Qwen3-Omni: 2301-2303 of 3072), scaled to the shrunk codec vocab; "
+        "the thinker's M-RoPE reads vision_start_token_id, which its config class does not "
+        "define (Qwen3-Omni: 151652); the talker reads the thinker's hidden states at "
+        "accept_hidden_layer (Qwen3-Omni: 24 of 48), past the shrunk stack: its last",
         base={"talker_config": {"text_config": {"shared_expert_intermediate_size": 768},
-                                "spatial_merge_size": 2}}),
+                                "spatial_merge_size": 2},
+              "thinker_config": {"vision_start_token_id": 151652}},
+        values={"talker_config": {
+            "speaker_id": {"chelsie": 383, "ethan": 384, "aiden": 385},
+            "accept_hidden_layer": Same("thinker_config.text_config.num_hidden_layers")}}),
     "qwen4_exp": TinyOverride(
         "the indexed-attention layers need the QSA indexer settings, unset by default; a small "
         "token budget so that short prompts exercise block selection",
@@ -357,4 +458,22 @@ TINY_OVERRIDES: dict[str, TinyOverride] = {
         "the encoder reads text_config.dropout_rate, which the parent T5Gemma2Config sets on "
         "its sub-configs (checkpoints carry it)",
         base={"text_config": {"dropout_rate": 0.0}}),
+    "esm": TinyOverride(
+        "position ids count from the padding token, which the default config leaves unset; "
+        "ESM checkpoints use 1 (and 32 as the mask token)",
+        values={"pad_token_id": 1, "mask_token_id": 32}),
+    "hrm_text": TinyOverride(
+        "num_layers_per_stack is derived from num_hidden_layers on construction (which then "
+        "becomes the cache slot count); unset, it is derived again from the shrunk depth",
+        values={"num_layers_per_stack": None}),
+    "xlstm": TinyOverride(
+        "num_blocks (the stack's depth) is an alias of num_hidden_layers; unset, it follows "
+        "the shrunk depth",
+        values={"num_blocks": None}),
+    "bros": TinyOverride(
+        "dim_bbox is the coordinate count of a token's box (4 corners x 2), not a width",
+        values={"dim_bbox": 8}),
+    "lxmert": TinyOverride(
+        "visual_pos_dim is the coordinate count of a region's box (x0, y0, x1, y1), not a width",
+        values={"visual_pos_dim": 4}),
 }

@@ -123,7 +123,7 @@ def load_pretrained(entry: CatalogEntry, path: Path) -> LoadedModel:
     # Some types reuse another type's config class and save under its name (gpt-sw3's
     # checkpoints say "gpt2"): the config class, not the saved name, says whose model it is.
     if config.model_type != entry.model_type and type(config) is not CONFIG_MAPPING[
-            entry.model_type]:
+            entry.model_type] and not _is_own_part(entry.model_type, type(config)):
         raise SkillUnavailableError(
             f"{path} holds a {config.model_type!r} model, not {entry.model_type!r}: use the "
             f"hf_{config.model_type.replace('-', '_')} skillset for it"
@@ -140,6 +140,21 @@ def load_pretrained(entry: CatalogEntry, path: Path) -> LoadedModel:
     except ImportError as exc:
         raise _check_dependencies(exc, entry.model_type) from exc
     return LoadedModel(model.eval(), model.config, f"pretrained:{path}", path)
+
+
+def _is_own_part(model_type: str, config_class: type) -> bool:
+    """True when `config_class` is the class of one of the type's own sub-configs: a task class
+    that runs one part of a composite (Sam3TrackerModel runs sam3_video's tracker_config)
+    saves that part's config, which this type's skillset loads back."""
+    from transformers import PreTrainedConfig
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    try:
+        default = CONFIG_MAPPING[model_type]()
+    except (TypeError, ValueError):  # a default config that does not build
+        return False
+    return any(type(value) is config_class for value in vars(default).values()
+               if isinstance(value, PreTrainedConfig))
 
 
 def build_random(entry: CatalogEntry, seed: int) -> LoadedModel:
