@@ -160,7 +160,11 @@ def _build_head(cls: Any, config: Any, checkpoint: str | None) -> tuple[Any, str
         verbosity = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()
         try:
-            return cls.from_pretrained(checkpoint), "from_pretrained"
+            # The small config itself, not the folder's config.json re-read as this head's
+            # config class: a head of another class (JevForDecision for qwen2) would fill
+            # its own full-size defaults.
+            model = cls.from_pretrained(checkpoint, config=copy.deepcopy(config))
+            return model, "from_pretrained"
         except Exception as exc:  # the checkpoint's layout may not fit this head: build it
             why = f" (from_pretrained: {_describe(exc)[:200]})"
         finally:
