@@ -28,7 +28,7 @@ pytestmark = pytest.mark.catalog
 def records(request, tmp_path_factory):
     if "catalog" not in (request.config.getoption("markexpr") or ""):
         pytest.skip(
-            "the whole-catalog sweep (~15-30 min on 2 cores) runs only when selected: "
+            "the whole-catalog sweep (~9 min on 2 cores) runs only when selected: "
             "pytest -m catalog (make test-catalog)"
         )
     from hardware.cluster import start_local_cluster
