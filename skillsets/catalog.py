@@ -39,6 +39,7 @@ MODALITY_INPUTS: dict[str, tuple[str, ...]] = {
     "image-pair": ("pixel_values",),
     "video": ("pixel_values",),
     "image+text": ("input_ids", "attention_mask", "pixel_values"),
+    "video+text": ("input_ids", "attention_mask", "pixel_values"),
     "audio": ("input_values",),
     "audio+text": ("input_ids", "attention_mask", "input_values"),
     "time-series": ("past_values", "past_time_features", "past_observed_mask"),
@@ -129,6 +130,12 @@ def _pick_task(f: TypeFacts, family: str) -> str:
 
 
 def _modality(f: TypeFacts, family: str, task: str) -> str:
+    modality = _base_modality(f, family, task)
+    # Dual encoders whose vision side reads clips (X-CLIP, VideoPrism) pair videos with texts.
+    return "video+text" if modality == "image+text" and f.reads_clips else modality
+
+
+def _base_modality(f: TypeFacts, family: str, task: str) -> str:
     if task in ("multimodal-lm",) or (family == "multimodal" and task == "feature-extraction"):
         return "image+text" if families.has_vision(f) else "audio+text"
     if task in _VLM_TASKS and not (f.declared_sub_configs or families.has_vision(f)

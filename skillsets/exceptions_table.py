@@ -34,6 +34,13 @@ EXCEPTIONS: dict[str, CatalogException] = {
     "jev": CatalogException(
         "a decision head over a Qwen3.5 text model that picks among options of a templated "
         "question and state; not a language-model task", family="other", modality="text"),
+    "videomt": CatalogException(
+        "a video segmenter: its forward reads only `pixel_values_videos` (batch, frames, "
+        "channels, height, width), and its config names no frame count", modality="video"),
+    "instructblipvideo": CatalogException(
+        "a video language model listed with image-to-text models: its forward reads clips "
+        "(batch, frames, channels, height, width), placeholders for their features and the "
+        "Q-Former's instruction", modality="video"),
     "trocr": CatalogException(
         "TrOCR's only Auto class is its text decoder (TrOCRForCausalLM); the image encoder comes "
         "from vision-encoder-decoder", family="decoder-only"),

@@ -34,6 +34,8 @@ class TypeFacts:
         declared_sub_configs: Like `sub_configs`, plus optional ones the config class declares
             but leaves unset by default (gemma4's `audio_config`): they say what the nested
             type is for, not what the default model reads.
+        reads_clips: The config or its vision config sets `num_frames`: the vision side reads
+            video clips (X-CLIP, VideoPrism), not single images.
     """
 
     model_type: str
@@ -46,6 +48,7 @@ class TypeFacts:
     moe_experts: int = 0
     config_error: str = ""
     declared_sub_configs: dict[str, str] = field(default_factory=dict)
+    reads_clips: bool = False
 
 
 def short_mapping_name(name: str) -> str:
@@ -162,4 +165,5 @@ def _facts_for(
         parent=parent,
         moe_experts=experts,
         declared_sub_configs={**_declared_sub_configs(type(config)), **subs},
+        reads_clips="num_frames" in values or "num_frames" in (values.get("vision_config") or {}),
     )

@@ -22,6 +22,7 @@ SENTENCES = (
     "Hello world, this is a short test sentence.",
 )
 LABELS = ("a photo of a cat", "a photo of a dog", "a diagram", "a landscape")
+VIDEO_LABELS = ("a video of a cat", "a video of a dog", "someone cooking", "a moving landscape")
 DEFAULT_IMAGE_SIZE = 224
 DEFAULT_SAMPLING_RATE = 16_000
 AUDIO_SECONDS = 1.0
@@ -92,6 +93,11 @@ def image_text_inputs(ctx: InputContext, n: int) -> list[dict[str, Any]]:
     return [{"image": img, "text": LABELS[i % len(LABELS)]} for i, img in enumerate(images)]
 
 
+def video_text_inputs(ctx: InputContext, n: int) -> list[dict[str, Any]]:
+    clips = video_inputs(ctx, n)
+    return [{"video": c, "text": VIDEO_LABELS[i % len(VIDEO_LABELS)]} for i, c in enumerate(clips)]
+
+
 def audio_text_inputs(ctx: InputContext, n: int) -> list[dict[str, Any]]:
     waves = audio_inputs(ctx, n)
     return [{"audio": w, "text": SENTENCES[i % len(SENTENCES)]} for i, w in enumerate(waves)]
@@ -142,6 +148,7 @@ EXAMPLE_BUILDERS: dict[str, Callable[[InputContext, int], list[Any]]] = {
     "video": video_inputs,
     "audio": audio_inputs,
     "image+text": image_text_inputs,
+    "video+text": video_text_inputs,
     "audio+text": audio_text_inputs,
     "time-series": time_series_inputs,
     "trajectory": trajectory_inputs,

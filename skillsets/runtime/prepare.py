@@ -25,6 +25,7 @@ from skillsets.runtime.processors import Preprocessors, missing_image_processor,
 PLACEHOLDER_KEYS: dict[str, tuple[str, ...]] = {
     "image": ("image_token_id", "image_token_index", "image_patch_id"),
     "audio": ("audio_token_id", "audio_token_index"),
+    "video": ("video_token_id", "video_token_index"),
 }
 #: Config keys of tokens that open / close a modality's span of placeholders.
 SPAN_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -33,6 +34,7 @@ SPAN_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
               ("vision_end_token_id", "image_end_token_id", "eoi_token_id", "eoi_token_index")),
     "audio": (("audio_start_token_id", "audio_bos_token_id", "boa_token_id", "boa_token_index"),
               ("audio_end_token_id", "audio_eos_token_id", "eoa_token_id", "eoa_token_index")),
+    "video": (("video_start_token_id",), ("video_end_token_id",)),
 }
 _TEXT_CONFIG_ATTRS = ("text_config", "decoder", "text_encoder", "decoder_config", "thinker_config",
                       "vlm_config", "model_config")  # model_config: a TTS model before its vocoder
@@ -338,6 +340,40 @@ def _tower(model: Any, modality: str) -> Callable[..., Any] | None:
     return None
 
 
+def _length_rule(model: Any, modality: str) -> Callable[..., Any] | None:
+    """The tower's own rule from input frames to output tokens (`_get_feat_extract_output_lengths`
+    of Whisper-style audio towers)."""
+    for owner in (getattr(model, "model", None), model):
+        tower = getattr(owner, f"{modality}_tower", None) if owner is not None else None
+        fn = getattr(tower, "_get_feat_extract_output_lengths", None)
+        if callable(fn):
+            return fn
+    return None
+
+
+def _has_tower(model: Any, modality: str) -> bool:
+    """Whether the model can say how many placeholders its `modality` features fill."""
+    return _tower(model, modality) is not None or _length_rule(model, modality) is not None
+
+
+def _rule_counts(ctx: PrepareContext, rule: Callable[..., Any], features: dict[str, Any]
+                 ) -> list[int]:
+    """Placeholder tokens per sample: the tower's length rule applied to its real frames."""
+    import torch
+
+    mask = next((features[k] for k in FRAME_MASKS if k in features), None)
+    if not isinstance(mask, torch.Tensor):
+        raise SkillUnavailableError(
+            f"{ctx.entry.model_type}: its audio placeholder count needs a per-frame mask "
+            f"({' or '.join(FRAME_MASKS)}), which the model does not read"
+        )
+    lengths = rule(mask.sum(-1).to(torch.long))
+    # Whisper-style rules return (after the convolutions, after the pooling): the last counts.
+    if isinstance(lengths, tuple):
+        lengths = lengths[-1]
+    return [int(n) for n in lengths.tolist()]
+
+
 #: The main tensor of each modality, under the names processors give it.
 _MAIN_INPUTS = ("pixel_values", "image_patches", "flattened_patches", "input_features",
                 "input_values")
@@ -391,13 +427,20 @@ def placeholder_prompt(
 
     token = slot_token(ctx, modality)
     tower = _tower(ctx.model, modality)
-    if token is None or tower is None:
+    rule = _length_rule(ctx.model, modality)
+    generic = ctx.pre.image_processor is None
+    if tower is not None and rule is not None and "input_ids" in _unmet_inputs(
+            tower, features, generic=generic):
+        # A tower that reads the placeholders themselves (MusicFlamingo's time embedding) cannot
+        # count them; its length rule can.
+        tower = None
+    if token is None or (tower is None and rule is None):
         raise SkillUnavailableError(
             f"{ctx.entry.model_type}: no {modality} placeholder token id or "
             f"get_{modality}_features in this model; its prompt format needs the checkpoint's "
             "processor files"
         )
-    unmet = _unmet_inputs(tower, features, generic=ctx.pre.image_processor is None)
+    unmet = _unmet_inputs(tower, features, generic=generic) if tower is not None else []
     if modality == "image" and unmet:
         raise SkillUnavailableError(
             f"{ctx.entry.model_type}: its image tower needs {', '.join(unmet)}, which only its "
@@ -407,7 +450,8 @@ def placeholder_prompt(
         # A tower that samples (VibeVoice's VAE latents) must not move the random state the
         # model's own run then starts from: preparing the same input twice gives the same run.
         with torch.inference_mode(), torch.random.fork_rng(devices=[]):
-            counts = _feature_counts(_call_with_accepted(tower, features), len(texts))
+            counts = (_feature_counts(_call_with_accepted(tower, features), len(texts))
+                      if tower is not None else _rule_counts(ctx, rule, features))
     except (RuntimeError, TypeError, ValueError) as exc:
         if modality != "image" or ctx.pre.image_processor is not None:
             raise
@@ -528,13 +572,49 @@ def _cross_attended(ctx: PrepareContext, out: dict[str, Any]) -> dict[str, Any]:
     return {**out, "pixel_values": pixels.unsqueeze(1), "image_attention_mask": mask[..., None]}
 
 
+def _tile_cross_attention(ctx: PrepareContext, out: dict[str, Any], texts: list[str]
+                          ) -> dict[str, Any]:
+    """The prompt of a cross-attention VLM over image tiles (Mllama), as its processor builds
+    it: one placeholder per image before the text's start token (`<|image|><|begin_of_text|>`),
+    left-padded, and a `cross_attention_mask` (batch, text, images, tiles) by which every token
+    from the placeholder on attends to that image's real tiles."""
+    import torch
+
+    pixels, ratio_mask = out.get("pixel_values"), out.get("aspect_ratio_mask")
+    if not isinstance(pixels, torch.Tensor) or pixels.ndim != 6 or not isinstance(
+            ratio_mask, torch.Tensor):
+        raise SkillUnavailableError(
+            f"{ctx.entry.model_type}: its cross-attention mask needs tiled pixels (batch, "
+            "images, tiles, ...) and an aspect_ratio_mask, which only its image processor makes")
+    token, images = slot_token(ctx, "image"), pixels.shape[1]
+    bos = find_config_value(ctx.config, ("bos_token_id",))
+    pad_id = ctx.pre.tokenizer.pad_token_id
+    rows = [[token] * images + ([bos] if bos is not None else []) + [i for i in ids if i != pad_id]
+            for ids in tokenize(ctx, texts)["input_ids"].tolist()]
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width), find_config_value(
+        ctx.config, ("pad_token_id",)) or 0, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    cross = torch.zeros((len(rows), width, images, ratio_mask.shape[-1]), dtype=torch.long)
+    for i, row in enumerate(rows):
+        start = width - len(row)
+        input_ids[i, start:] = torch.tensor(row)
+        mask[i, start:] = 1
+        for image in range(images):  # image j's placeholder is the j-th token of the row
+            cross[i, start + image:, image] = ratio_mask[i, image]
+    return {"input_ids": input_ids, "attention_mask": mask, "cross_attention_mask": cross}
+
+
 def prepare_image(ctx: PrepareContext, images: list[np.ndarray]) -> dict[str, Any]:
     """Vision models; image-to-text models that need a prompt get one with placeholders."""
     out = pixel_inputs(ctx, images)
     slot = slot_token(ctx, "image")
     needs_prompt = "input_ids" in required_params(ctx.model) or (
         ctx.entry.task == "image-to-text" and slot is not None)
-    if needs_prompt or "image_attention_mask" in ctx.params:
+    page = ocr_text(ctx, out)  # document models read the words OCR found on the page (UDOP)
+    if page:
+        out.update(page)
+    elif needs_prompt or "image_attention_mask" in ctx.params:
         out.update(placeholder_prompt(ctx, "image", out, [""] * len(images))
                    if slot is not None else tokenize(ctx, ["a picture of"] * len(images)))
     return _cross_attended(ctx, out)
@@ -547,8 +627,9 @@ def prepare_image_text(ctx: PrepareContext, items: list[dict[str, Any]]) -> dict
     out = pixel_inputs(ctx, images)
     pixels = out.get("pixel_values")
     if (ctx.pre.image_processor is not None and len(images) > 1
-            and getattr(pixels, "ndim", 0) == 5 and pixels.shape[0] == 1):
-        # Multi-image processors (Idefics) read a flat list as one sample's images.
+            and getattr(pixels, "ndim", 0) in (5, 6) and pixels.shape[0] == 1):
+        # Multi-image processors (Idefics; Mllama's, with tiles) read a flat list as one
+        # sample's images.
         nested = ctx.pre.image_processor(images=[[_to_pil(i)] for i in images],
                                          return_tensors="pt")
         out = {k: v for k, v in nested.items() if v is not None}
@@ -557,7 +638,10 @@ def prepare_image_text(ctx: PrepareContext, items: list[dict[str, Any]]) -> dict
     generative = ctx.entry.task in ("image-text-to-text", "multimodal-lm", "image-to-text")
     # Retrievers built on a VLM (ColPali) read images through placeholders too.
     placeholders = generative or _tower(ctx.model, "image") is not None
-    if placeholders and slot_token(ctx, "image") is not None:
+    if placeholders and "cross_attention_mask" in ctx.params and _tower(
+            ctx.model, "image") is None and slot_token(ctx, "image") is not None:
+        out.update(_tile_cross_attention(ctx, out, texts))
+    elif placeholders and slot_token(ctx, "image") is not None:
         out.update(placeholder_prompt(ctx, "image", out, texts))
     else:
         out.update(tokenize(ctx, texts))
@@ -634,7 +718,7 @@ def prepare_audio(ctx: PrepareContext, waves: list[np.ndarray]) -> dict[str, Any
     out = audio_inputs(ctx, waves)
     _frame_mask(ctx, out)
     if find_config_value(ctx.config, PLACEHOLDER_KEYS["audio"]) is not None and (
-        _tower(ctx.model, "audio") is not None):
+        _has_tower(ctx.model, "audio")):
         out.update(placeholder_prompt(ctx, "audio", out, ["Transcribe:"] * len(waves)))
     return out
 
@@ -646,7 +730,7 @@ def prepare_audio_text(ctx: PrepareContext, items: list[dict[str, Any]]) -> dict
     out = audio_inputs(ctx, waves)
     _frame_mask(ctx, out)
     if find_config_value(ctx.config, PLACEHOLDER_KEYS["audio"]) is not None and (
-        _tower(ctx.model, "audio") is not None):
+        _has_tower(ctx.model, "audio")):
         out.update(placeholder_prompt(ctx, "audio", out, texts))
     else:
         out.update(tokenize(ctx, texts))
@@ -668,8 +752,23 @@ def prepare_image_pair(
 
 
 def prepare_video(ctx: PrepareContext, videos: list[np.ndarray]) -> dict[str, Any]:
-    """Video classifiers and video-text models."""
-    return video_inputs(ctx, videos)
+    """Video classifiers and video segmenters; video language models (InstructBLIP-Video) get a
+    prompt with placeholders for their clip features (and the Q-Former its instruction)."""
+    out = video_inputs(ctx, videos)
+    generative = ctx.entry.task in ("image-to-text", "image-text-to-text", "multimodal-lm")
+    if not generative or slot_token(ctx, "video") is None:
+        return out
+    if "qformer_input_ids" in ctx.params:
+        out.update(_qformer_text(ctx, [""] * len(videos)))
+    out.update(placeholder_prompt(ctx, "video", out, [""] * len(videos)))
+    return out
+
+
+def prepare_video_text(ctx: PrepareContext, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Video-text dual encoders (X-CLIP, VideoPrism): clips and texts side by side."""
+    out = video_inputs(ctx, [it["video"] for it in items])
+    out.update(tokenize(ctx, [it["text"] for it in items]))
+    return out
 
 
 def prepare_time_series(ctx: PrepareContext, series: list[np.ndarray]) -> dict[str, Any]:
@@ -727,6 +826,53 @@ def _grid_boxes(rows: int, cols: int, count: int) -> Any:
     return torch.stack([x0, y0, x0 + 1 / cols, y0 + 1 / rows], dim=-1)
 
 
+def _page_boxes(ctx: PrepareContext, boxes: Any) -> Any:
+    """Boxes in [0, 1] in the model's coordinates: integers indexing its 2-D position table
+    (LayoutLM's 0-1000) when it has one, else normalised."""
+    table = find_config_value(ctx.config, ("max_2d_position_embeddings",))
+    return (boxes * min(1000, table - 1)).long() if isinstance(table, int) else boxes
+
+
+#: Scale of the word boxes OCR image processors return (LayoutLMv3's `normalize_box`).
+_OCR_BOX_SCALE = 1000
+
+
+def ocr_text(ctx: PrepareContext, out: dict[str, Any]) -> dict[str, Any]:
+    """The words an OCR image processor read off each page (`words`, `boxes`: LayoutLMv3's with
+    `apply_ocr`) as document processors hand them to the model (UdopProcessor): the words'
+    token ids with the tokenizer's special tokens, right-padded, and a box per token (`bbox`):
+    its word's box, the whole page for special tokens (the tokenizer's `sep_token_box`)."""
+    import torch
+
+    tok, words, boxes = ctx.pre.tokenizer, out.get("words"), out.get("boxes")
+    if (tok is None or not isinstance(words, list) or not isinstance(boxes, list)
+            or not {"input_ids", "bbox"} <= ctx.params):
+        return {}
+    rows, row_boxes = [], []
+    for page_words, page_boxes in zip(words, boxes, strict=True):
+        ids: list[int] = []
+        unit: list[list[float]] = []
+        for word, box in zip(page_words, page_boxes, strict=True):
+            pieces = tok(word, add_special_tokens=False)["input_ids"]
+            ids += pieces
+            unit += [[c / _OCR_BOX_SCALE for c in box]] * len(pieces)
+        word_boxes = iter(unit)
+        rows.append(tok.build_inputs_with_special_tokens(ids))
+        row_boxes.append([[1.0] * 4 if special else next(word_boxes)
+                          for special in tok.get_special_tokens_mask(ids)])
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width), tok.pad_token_id or 0, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    bbox = torch.zeros((len(rows), width, 4))
+    for i, (row, row_box) in enumerate(zip(rows, row_boxes, strict=True)):
+        input_ids[i, :len(row)] = torch.tensor(row)
+        mask[i, :len(row)] = 1
+        bbox[i, :len(row)] = torch.tensor(row_box)
+    if ctx.pre.synthetic:
+        input_ids = safe_ids(ctx.config, input_ids)
+    return {"input_ids": input_ids, "attention_mask": mask, "bbox": _page_boxes(ctx, bbox)}
+
+
 def layout_inputs(ctx: PrepareContext, kept: dict[str, Any]) -> dict[str, Any]:
     """What document and region-based models read beside the text, sized by their config:
     a box per token (`bbox`: words left to right on lines of a page, in the config's
@@ -741,11 +887,7 @@ def layout_inputs(ctx: PrepareContext, kept: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "bbox" in ctx.params and "bbox" not in kept:
         lines = -(-length // _WORDS_PER_LINE)
-        boxes = _grid_boxes(lines, _WORDS_PER_LINE, length)
-        # Integer coordinates index a 2-D position table (LayoutLM's 0-1000); else normalised.
-        table = find_config_value(ctx.config, ("max_2d_position_embeddings",))
-        if isinstance(table, int):
-            boxes = (boxes * min(1000, table - 1)).long()
+        boxes = _page_boxes(ctx, _grid_boxes(lines, _WORDS_PER_LINE, length))
         out["bbox"] = boxes[None].repeat(batch, 1, 1)
     feat_dim = find_config_value(ctx.config, ("visual_feat_dim",))
     if "visual_feats" in ctx.params and "visual_feats" not in kept and isinstance(feat_dim, int):
@@ -790,6 +932,7 @@ PREPARERS: dict[str, Callable[[PrepareContext, list[Any]], dict[str, Any]]] = {
     "video": prepare_video,
     "audio": prepare_audio,
     "image+text": prepare_image_text,
+    "video+text": prepare_video_text,
     "audio+text": prepare_audio_text,
     "time-series": prepare_time_series,
     "trajectory": prepare_trajectory,

@@ -356,9 +356,24 @@ TINY_OVERRIDES: dict[str, TinyOverride] = {
         base={"attn_config": {"rope_theta": 500000.0, "clip_qkv": 8.0}}),
     "deepseek_ocr2": TinyOverride(
         "the decoder reads each layer's MLP kind from mlp_layer_types and the router's top-k "
-        "from num_experts_per_tok, both unset by default (checkpoints: first layer dense)",
+        "from num_experts_per_tok, both unset by default (checkpoints: first layer dense); "
+        "the default vision encoder (4096) is not as wide as the SAM neck output it reads",
         base={"text_config": {"mlp_layer_types": ["dense"] + ["sparse"] * 31,
-                              "num_experts_per_tok": 6}}),
+                              "num_experts_per_tok": 6},
+              # The queries the vision encoder appends to the SAM neck's output must be as wide
+              # as that output (downsample_channels[-1]: 896); the default encoder is 4096 wide,
+              # checkpoints use a Qwen2-0.5B-sized one.
+              "vision_config": {"encoder_config": {"hidden_size": 896, "intermediate_size": 4864,
+                                                   "num_attention_heads": 14,
+                                                   "num_key_value_heads": 2}}}),
+    "instructblipvideo": TinyOverride(
+        "the video placeholder id (video_token_index) is unset by default; checkpoints add a "
+        "<video> token to the text vocabulary (here the top id of the shrunk 512-token one)",
+        values={"video_token_index": 511}),
+    "mllama": TinyOverride(
+        "the projector reads hidden_size x (intermediate layers + 1) features per patch "
+        "(checkpoints: 1280 x 6 = 7680); the shrunk tower keeps 2 intermediate layers: 80 x 3",
+        values={"vision_config": {"vision_output_dim": 240}}),
     "sapiens2": TinyOverride(
         "the segmentation decode head is built from head_config, empty by default; the Sapiens "
         "segmentation head: 4 stride-2 upsampling blocks back to full resolution, two 1x1 convs",

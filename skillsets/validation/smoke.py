@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 
 from skillsets.validation import outputs
@@ -227,6 +228,14 @@ class _SmokeRun:
                     "checked": False,
                     "reason": "the model folds the batch into one patch sequence",
                 }
+            elif _frame_packed(self.prepared[first], self.raw[first]):
+                n = self.repeated[0] if self.repeated else 2
+                copies = self.raw[n] if self.repeated else outputs.flatten(_run(
+                    skill, {k: _repeat(v, n) for k, v in self.prepared[first].items()},
+                    opts.seed))
+                details["batch_consistency"] = _packed_consistency(
+                    self.raw[first], copies, n, opts
+                )
             elif self.repeated:
                 batch = self.repeated[0]
                 details["batch_consistency"] = _consistency(
@@ -308,7 +317,8 @@ class _SmokeRun:
                 ) from exc
         self.stage = "outputs"
         flat = outputs.flatten(raw)
-        _check_outputs(flat, batch, batch_folded=_patch_major("pixel_values", prepared))
+        folded = _patch_major("pixel_values", prepared) or _frame_packed(prepared, flat)
+        _check_outputs(flat, batch, batch_folded=folded)
         details.setdefault("outputs", {})[str(batch)] = outputs.describe(flat)
         self.stage = "postprocess"
         post = skill.postprocess(raw, prepared)
@@ -510,6 +520,46 @@ def _patch_major(name: str, prepared: dict[str, Any]) -> bool:
                     "pixel_position_ids"))
         for k in prepared
     )
+
+
+def _frame_packed(prepared: dict[str, Any], flat: list[tuple[str, Any]]) -> bool:
+    """Audio encoders that pack every sample's real frames into one (frames, hidden) sequence
+    (Qwen3-ASR's): frame-masked features in, and a 2-D main output without batch rows. Their
+    batch consistency is checked on the packing (`_packed_consistency`)."""
+    from skillsets.runtime.prepare import FRAME_MASKS
+
+    features, main = prepared.get("input_features"), outputs.primary(flat)
+    return (
+        torch.is_tensor(features)
+        and any(k in prepared for k in FRAME_MASKS)
+        and main is not None
+        and main[1].ndim == 2
+        and not outputs.rows(flat, features.shape[0])
+    )
+
+
+def _packed_consistency(
+    single_flat: list[tuple[str, Any]],
+    batch_flat: list[tuple[str, Any]],
+    n: int,
+    options: SmokeOptions,
+) -> dict[str, Any]:
+    """A batch of `n` copies of the inputs must give their packed frames `n` times over."""
+    expected = [
+        (path, np.concatenate([a] * n))
+        for path, a in single_flat
+        if a.ndim >= 1 and path.split(".")[-1] not in outputs.NON_BATCH_FIELDS
+    ]
+    comparison = outputs.compare(batch_flat, expected, by_path=True)
+    if comparison.mismatch or not comparison.within(options.batch_atol, options.batch_rtol):
+        raise SmokeCheckError(
+            "BatchInconsistent",
+            f"{n} copies of the inputs do not give their packed frames {n} times over: "
+            + (comparison.mismatch or f"they differ by {comparison.max_abs_diff:.3g} at "
+               f"{comparison.worst_path}"),
+        )
+    how = "packed frames of every sample in one sequence"
+    return {"checked": True, "how": how, "max_abs_diff": comparison.max_abs_diff}
 
 
 def _input_shapes(prepared: dict[str, Any]) -> dict[str, Any]:
