@@ -235,7 +235,7 @@ def fitted_image_processor(cls: type, size: tuple[int, int] | None) -> Any:
     if size is None:
         return _capped(cls, proc)
     height, width = size
-    current = dict(getattr(proc, "size", None) or {})
+    current = _setting(proc, "size")
     tiles = getattr(proc, "max_image_size", None)
     tile = tiles.get("longest_edge") if isinstance(tiles, dict) else None
     kwargs: dict[str, Any] = {}
@@ -255,12 +255,9 @@ def fitted_image_processor(cls: type, size: tuple[int, int] | None) -> Any:
         shortest = min(height, width)
         kwargs["size"] = {"shortest_edge": shortest, "longest_edge": _multiple(
             shortest * current["longest_edge"] / current["shortest_edge"])}
-    pad = dict(getattr(proc, "pad_size", None) or {})
-    if "height" in pad and "width" in pad:
-        kwargs["pad_size"] = {"height": height, "width": width}
-    crop = dict(getattr(proc, "crop_size", None) or {})
-    if "height" in crop and "width" in crop:
-        kwargs["crop_size"] = {"height": height, "width": width}
+    for attr in ("pad_size", "crop_size"):
+        if {"height", "width"} <= _setting(proc, attr).keys():
+            kwargs[attr] = {"height": height, "width": width}
     if isinstance(tile, int):
         # Image-splitting processors (Idefics3) cut tiles of the vision tower's image size; the
         # resized image keeps its default number of tiles per side, at most `MAX_TILES_PER_SIDE`
@@ -286,15 +283,12 @@ SYNTHETIC_MAX_SIDE = 320
 def _capped(cls: type, proc: Any) -> Any:
     """`proc` resizing to at most `SYNTHETIC_MAX_SIDE` on the longer side, same size keys; a
     center crop larger than that (Chameleon: 512 px) shrinks with it."""
-    current = {k: v for k, v in dict(getattr(proc, "size", None) or {}).items() if v is not None}
+    current = {k: v for k, v in _setting(proc, "size").items() if v is not None}
     cap = SYNTHETIC_MAX_SIDE
     kwargs: dict[str, Any] = {}
     if "height" in current and "width" in current:
-        height, width = current["height"], current["width"]
-        if max(height, width) > cap:
-            scale = cap / max(height, width)
-            kwargs["size"] = {"height": _multiple(height * scale),
-                              "width": _multiple(width * scale)}
+        if shrunk := _within(current, cap):
+            kwargs["size"] = shrunk
     elif "shortest_edge" in current and current["shortest_edge"] > cap:
         longest = current.get("longest_edge")
         kwargs["size"] = {"shortest_edge": cap}
@@ -313,13 +307,25 @@ def _capped(cls: type, proc: Any) -> Any:
         budget = (cap // patch["height"]) * (cap // patch["width"])
         if 0 < budget < proc.max_patches:
             kwargs["max_patches"] = budget
-    crop = dict(getattr(proc, "crop_size", None) or {})
-    if getattr(proc, "do_center_crop", False) and isinstance(crop.get("height"), int) and \
-            isinstance(crop.get("width"), int) and max(crop["height"], crop["width"]) > cap:
-        scale = cap / max(crop["height"], crop["width"])
-        kwargs["crop_size"] = {"height": _multiple(crop["height"] * scale),
-                               "width": _multiple(crop["width"] * scale)}
+    if getattr(proc, "do_center_crop", False) and (
+            shrunk := _within(_setting(proc, "crop_size"), cap)):
+        kwargs["crop_size"] = shrunk
     return cls(**kwargs) if kwargs else proc
+
+
+def _setting(proc: Any, attr: str) -> dict[str, Any]:
+    """A processor's size-like setting (`size`, `crop_size`, `pad_size`) as a dict; {} if unset."""
+    return dict(getattr(proc, attr, None) or {})
+
+
+def _within(hw: dict[str, Any], cap: int) -> dict[str, int] | None:
+    """`{"height", "width"}` scaled down so the longer side is at most `cap`, ratio kept; None
+    when it already fits (or is not a pair of ints)."""
+    height, width = hw.get("height"), hw.get("width")
+    if not (isinstance(height, int) and isinstance(width, int)) or max(height, width) <= cap:
+        return None
+    scale = cap / max(height, width)
+    return {"height": _multiple(height * scale), "width": _multiple(width * scale)}
 
 
 def _multiple(value: float, of: int = 32) -> int:
@@ -356,7 +362,7 @@ def fit_color_palette(proc: Any, config: Any) -> Any:
     grid = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), axis=-1).reshape(-1, 3)
     proc.clusters = grid[:colors]
     side = math.isqrt(positions) if isinstance(positions, int) and positions > 0 else 0
-    if side * side == positions and "height" in dict(getattr(proc, "size", None) or {}):
+    if side * side == positions and "height" in _setting(proc, "size"):
         proc.size = {"height": side, "width": side}
     return proc
 
@@ -383,7 +389,7 @@ def fit_tower_sizes(proc: Any, config: Any) -> Any:
     for key in getattr(config, "sub_configs", None) or {}:
         name = key.removesuffix("_vision_config")
         size = getattr(getattr(config, key, None), "image_size", None)
-        current = dict(getattr(proc, f"{name}_size", None) or {})
+        current = _setting(proc, f"{name}_size")
         if name != key and isinstance(size, int) and "height" in current and "width" in current:
             setattr(proc, f"{name}_size", {"height": size, "width": size})
     return proc
