@@ -39,12 +39,13 @@ FRAME_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "value": pl.Float64(), "unit": _TEXT, "n": pl.Int32(), "mean": pl.Float64(),
         "stdev": pl.Float64(), "p50": pl.Float64(), "p90": pl.Float64(), "p99": pl.Float64(),
         "min": pl.Float64(), "max": pl.Float64(), "samples": pl.List(pl.Float64()),
-        "measured_at": _TIME,
+        "measured_at": _TIME, "execution_precision": _TEXT,
     },
     "compatibility": {
         "run_id": _TEXT, "environment_id": _TEXT, "model_type": _TEXT, "hardware": _TEXT,
         "status": _TEXT, "error_type": _TEXT, "message": _TEXT, "seconds": pl.Float64(),
         "max_abs_diff": pl.Float64(), "details": _TEXT, "checked_at": _TIME,
+        "execution_precision": _TEXT,
     },
     "alerts": {
         "alert_id": _TEXT, "model_type": _TEXT, "hardware": _TEXT, "precision": _TEXT,

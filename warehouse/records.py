@@ -73,6 +73,10 @@ class ResultRecord(BaseModel):
     max: float | None = None
     samples: list[float] | None = None
     measured_at: datetime = Field(default_factory=utcnow)
+    execution_precision: str | None = Field(
+        default=None,
+        description="what the backend reported it executed (`f32`, `bf16`...); None: unknown",
+    )
 
 
 class CompatibilityRecord(BaseModel):
@@ -89,6 +93,10 @@ class CompatibilityRecord(BaseModel):
     max_abs_diff: float | None = None
     details: dict[str, Any] = Field(default_factory=dict)
     checked_at: datetime = Field(default_factory=utcnow)
+    execution_precision: str | None = Field(
+        default=None,
+        description="what the backend reported it executed (`f32`, `bf16`...); None: unknown",
+    )
 
 
 class AlertRecord(BaseModel):

@@ -199,6 +199,18 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1, "runs, environments, models, series, results, compatibility, alerts, views", _INITIAL
     ),
+    # The precision a backend actually executed (`f32`, `bf16`...), read back from the backend,
+    # beside the precision that was asked for. Rows stored before it are null: unknown, since
+    # OpenVINO's CPU plugin ran bf16 under an fp32 request on CPUs with AVX512-BF16 or AMX.
+    Migration(
+        2,
+        "execution_precision on results and compatibility",
+        (
+            "ALTER TABLE results ADD COLUMN execution_precision VARCHAR",
+            "ALTER TABLE compatibility ADD COLUMN execution_precision VARCHAR",
+            *VIEWS,
+        ),
+    ),
 )
 #: The schema version this code reads and writes.
 SCHEMA_VERSION = MIGRATIONS[-1].version
