@@ -31,6 +31,7 @@ def report(
 ) -> None:
     """Write a self-contained HTML report (alerts, summary, interactive charts) and chart files."""
     # Imported here: Altair, vl-convert and SciPy cost seconds every other command need not pay.
+    from skillsets.tiers import TIERS
     from warehouse.report import build_report, parse_formats
 
     try:
@@ -46,7 +47,7 @@ def report(
             folder = run_id
         out = output_dir or settings.output_dir / "reports" / folder
         try:
-            paths = build_report(wh, run_id, output_dir=out, formats=picked)
+            paths = build_report(wh, run_id, output_dir=out, formats=picked, tiers=TIERS)
         except ValueError as exc:
             fail(str(exc))
     if paths.html is not None:

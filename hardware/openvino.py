@@ -25,6 +25,12 @@ class OpenVinoBackend(Backend):
         names = {dev: str(core.get_property(dev, "FULL_DEVICE_NAME")) for dev in devices}
         details = {
             "device_name": names[devices[0]],
+            # What the CPU device can execute (FP32, BF16, FP16, INT8...), and the inference
+            # precision it would pick when none is set: skillsets always set one explicitly.
+            "capabilities": [str(c) for c in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")],
+            "default_inference_precision": core.get_property(
+                "CPU", "INFERENCE_PRECISION_HINT"
+            ).get_type_name(),
             "count": len(devices),
             "devices": [{"id": dev, "name": names[dev]} for dev in devices],
             "openvino_version": openvino.get_version(),

@@ -7,6 +7,7 @@ from pathlib import Path
 from prefect import task
 from prefect.logging import get_run_logger
 
+from skillsets.tiers import TIERS
 from tasks.artifacts import publish_run_artifacts
 from warehouse.metrics import push
 from warehouse.report import ReportPaths, build_report
@@ -24,7 +25,7 @@ def write_report(
 ) -> ReportPaths:
     """Write the report of a run (HTML plus chart exports) and publish its artifacts."""
     with Warehouse.open(warehouse, read_only=True) as wh:
-        paths = build_report(wh, run_id, output_dir=output_dir, formats=formats)
+        paths = build_report(wh, run_id, output_dir=output_dir, formats=formats, tiers=TIERS)
     if screenshot and paths.html is not None:
         screenshot_report(paths.html, Path(output_dir) / "report.png")
     publish_run_artifacts(paths.summary_markdown, paths.alert_rows, paths.html or Path(output_dir))

@@ -9,6 +9,7 @@ import pytest
 import vl_convert
 from history_data import BATCH_SIZES, FASTER, SLOWER, WORKERS, History, make_history
 
+from skillsets.tiers import TIERS
 from warehouse import charts
 from warehouse.report import measurements, series_fits, tier_coverage, vegalite_version
 
@@ -121,7 +122,7 @@ def test_tier_coverage_nests_tiers_and_counts_untested_models() -> None:
         "hardware": ["cpu", "cuda", "cpu", "cpu"],
         "status": ["fail", "pass", "fail", "skip"],
     })
-    coverage = tier_coverage(models, checks)
+    coverage = tier_coverage(models, checks, TIERS)
     table = {(r["tier"], r["status"]): r["models"] for r in coverage.iter_rows(named=True)}
     assert table == {
         ("critical", "pass"): 1, ("critical", "fail"): 1,

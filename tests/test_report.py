@@ -12,11 +12,13 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from hardware.names import UnknownNameError
+from skillsets.tiers import TIERS
 from warehouse.report import FORMATS, build_report, parse_formats
 from warehouse.store import Warehouse
 
 CHARTS = [
-    "trend", "hardware-comparison", "throughput-scaling", "compatibility", "coverage", "movers",
+    "trend", "hardware-comparison", "startup", "throughput-scaling", "compatibility", "coverage",
+    "movers",
 ]
 MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "pdf": b"%PDF-", "svg": b"<svg"}
 
@@ -28,7 +30,7 @@ def warehouse_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_every_format_is_written_and_valid(warehouse_path: Path, tmp_path: Path) -> None:
     with Warehouse.open(warehouse_path, read_only=True) as wh:
-        paths = build_report(wh, output_dir=tmp_path, formats=FORMATS)
+        paths = build_report(wh, output_dir=tmp_path, formats=FORMATS, tiers=TIERS)
     assert list(paths.charts) == CHARTS
     for name, files in paths.charts.items():
         assert set(files) == {"png", "svg", "pdf", "json"}
@@ -47,7 +49,7 @@ def test_every_format_is_written_and_valid(warehouse_path: Path, tmp_path: Path)
 
 def test_latest_report_summarises_the_last_run(warehouse_path: Path, tmp_path: Path) -> None:
     with Warehouse.open(warehouse_path, read_only=True) as wh:
-        paths = build_report(wh, output_dir=tmp_path, formats="json")
+        paths = build_report(wh, output_dir=tmp_path, formats="json", tiers=TIERS)
     assert paths.html is None
     assert paths.summary_markdown.startswith("# Run `run-19`")
     assert "- open alerts: **1**" in paths.summary_markdown
@@ -62,7 +64,7 @@ def test_an_earlier_run_sees_neither_later_alerts_nor_later_history(
 ) -> None:
     before = f"run-{SLOWER[2] - 1:02d}"
     with Warehouse.open(warehouse_path, read_only=True) as wh:
-        paths = build_report(wh, before, output_dir=tmp_path, formats="html")
+        paths = build_report(wh, before, output_dir=tmp_path, formats="html", tiers=TIERS)
     assert f"runs in history: {SLOWER[2]}" in paths.summary_markdown
     assert [a["first_bad_run_id"] for a in paths.alert_rows] == ["run-02"]
     assert "bert on cpu" not in paths.html.read_text()
@@ -73,7 +75,7 @@ def test_unknown_run_and_format_say_what_exists(warehouse_path: Path, tmp_path: 
         Warehouse.open(warehouse_path, read_only=True) as wh,
         pytest.raises(ValueError, match="no run 'nope'.*latest runs: run-19, run-18"),
     ):
-        build_report(wh, "nope", output_dir=tmp_path)
+        build_report(wh, "nope", output_dir=tmp_path, tiers=TIERS)
     with pytest.raises(UnknownNameError, match="Did you mean html"):
         parse_formats("htm,png")
     assert parse_formats(" PNG, svg,png ") == ("png", "svg")

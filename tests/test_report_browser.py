@@ -8,6 +8,7 @@ import pytest
 from history_data import shared_warehouse
 from PIL import Image
 
+from skillsets.tiers import TIERS
 from warehouse.report import build_report
 from warehouse.screenshot import chromium_page, load_report, screenshot_report
 from warehouse.store import Warehouse
@@ -20,7 +21,7 @@ def report_html(tmp_path_factory: pytest.TempPathFactory) -> Path:
     warehouse = shared_warehouse(tmp_path_factory)
     out = tmp_path_factory.mktemp("report")
     with Warehouse.open(warehouse, read_only=True) as wh:
-        paths = build_report(wh, output_dir=out, formats="html")
+        paths = build_report(wh, output_dir=out, formats="html", tiers=TIERS)
     assert paths.html is not None
     return paths.html
 

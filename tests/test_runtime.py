@@ -151,11 +151,62 @@ def test_precisions():
 def test_openvino_runs_the_converted_model():
     skill = load_skill("bert", "openvino")
     assert skill.hardware == "openvino" and skill.fallback_from is None
+    # Set, not inherited: on a CPU with AVX512-BF16 or AMX the plugin's default is bf16.
+    assert skill.execution_precision == "f32"
     prepared = skill.prepare(skill.example_inputs(2))
     compiled = skill.run(prepared)["last_hidden_state"]
     with torch.inference_mode():
         reference = skill.model(**prepared).last_hidden_state
     assert torch.allclose(compiled, reference, atol=1e-4)
+
+
+def _openvino_capabilities() -> list[str]:
+    import openvino as ov
+
+    return list(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+
+
+@pytest.mark.skipif(not probe("openvino").available, reason="openvino is not installed")
+def test_openvino_bf16_runs_bf16_or_is_refused_with_the_reason():
+    if "BF16" not in _openvino_capabilities():
+        with pytest.raises(UnsupportedPrecisionError, match="not BF16"):
+            load_skill("bert", "openvino", "bf16")
+        return
+    skill = load_skill("bert", "openvino", "bf16")
+    assert skill.execution_precision == "bf16"
+    x = "The quick brown fox jumps over the lazy dog."
+    bf16 = skill(x)["embedding"]
+    reference = load_skill("bert", "cpu")(x)["embedding"]
+    assert torch.nn.functional.cosine_similarity(bf16.float(), reference).item() > 0.99
+
+
+@pytest.mark.skipif(not probe("openvino").available, reason="openvino is not installed")
+def test_openvino_fp16_never_runs_under_another_precision():
+    if "FP16" in _openvino_capabilities():
+        assert load_skill("bert", "openvino", "fp16").execution_precision == "f16"
+        return
+    # A bf16 CPU's plugin compiles an f16 request as bf16: that must be refused, not stored.
+    with pytest.raises(UnsupportedPrecisionError, match="not FP16"):
+        load_skill("bert", "openvino", "fp16")
+
+
+def test_torch_execution_precision_is_read_back():
+    assert load_skill("bert").execution_precision == "f32"
+    assert load_skill("bert", precision="bf16").execution_precision == "bf16"
+    assert load_skill("bert", precision="int8").execution_precision == "int8"
+    previous = torch.get_float32_matmul_precision()
+    try:
+        torch.set_float32_matmul_precision("medium")  # bf16 matmuls under an fp32 label
+        model = load_skill("bert").model
+        torch.set_float32_matmul_precision("medium")
+        from skillsets.runtime.precision import torch_execution_precision
+
+        assert torch_execution_precision(model) == "bf16"
+        # Loading sets fp32 matmuls explicitly, whatever the process had set before.
+        load_skill("bert")
+        assert torch.get_float32_matmul_precision() == "highest"
+    finally:
+        torch.set_float32_matmul_precision(previous)
 
 
 def test_tiny_configs_are_consistent():

@@ -148,7 +148,7 @@ def test_timings_are_summed_per_hardware():
 def test_renderings_show_rates_and_causes():
     report = build_report(RECORDS)
     md = render_markdown(report)
-    assert "| cpu | 2 | 3 | 0 | 40.0% |" in md
+    assert "| cpu | 2 | 3 | 0 | 0 | 40.0% |" in md
     assert "No module named 'natten'" in md and "dinat, nat" in md
     page = render_html(report)
     assert page.startswith("<!doctype html>") and "No module named &#x27;natten&#x27;" in page

@@ -64,9 +64,9 @@ def test_compatibility_matrix_latest_and_per_run(wh: Warehouse) -> None:
 def test_coverage_by_family_joins_the_catalog(wh: Warehouse) -> None:
     coverage = queries.coverage_by_family(wh)
     assert coverage.rows() == [
-        ("decoder-only", "cpu", 1, 0, 1, 0, 0.0),
-        ("decoder-only", "openvino", 1, 0, 0, 1, None),
-        ("encoder-only", "cpu", 1, 1, 0, 0, 1.0),
+        ("decoder-only", "cpu", 1, 0, 1, 0, 0, 0.0),
+        ("decoder-only", "openvino", 1, 0, 0, 0, 1, None),
+        ("encoder-only", "cpu", 1, 1, 0, 0, 0, 1.0),
     ]
 
 

@@ -19,9 +19,13 @@ import polars as pl
 
 from warehouse.records import SERIES_KEY
 
-#: The columns that identify one measured series (see `ResultRecord`).
-#: Factor from a stored time unit to milliseconds: rows in these units are latencies.
-LATENCY_UNITS = {"ms": 1.0, "s": 1000.0}
+#: Factor from a stored time unit to milliseconds.
+TIME_UNITS = {"ms": 1.0, "s": 1000.0}
+#: Metrics that time one call of the model (`skillsets/bench/rows.py`). Other times (import,
+#: instantiation, init, the whole task) are startup or bookkeeping costs, never latencies.
+LATENCY_METRICS = ("latency", "prefill_latency")
+#: What a person waits before the first call, in seconds, charted apart from latencies.
+STARTUP_METRICS = ("import_time", "instantiation_time", "init_time")
 #: The throughput benchmark's metrics (`skillsets/bench/rows.py`).
 SEQUENTIAL_METRIC = "sequential_throughput"
 CONCURRENT_METRIC = "concurrent_throughput"
@@ -30,7 +34,10 @@ WORKERS_METRIC = "concurrent_workers"
 DEFAULT_METRIC = "latency"
 SEVERITIES = ("low", "medium", "high", "critical")
 SEVERITY_COLORS = ("#9ecae1", "#fdae6b", "#e6550d", "#a50f15")
-STATUS_COLORS = {"pass": "#31a354", "fail": "#de2d26", "skip": "#bdbdbd", "untested": "#f0f0f0"}
+STATUS_COLORS = {
+    "pass": "#31a354", "fail": "#de2d26", "unsupported": "#fdae6b", "skip": "#bdbdbd",
+    "untested": "#f0f0f0",
+}
 #: Two-sided 95% normal quantile, for confidence intervals of a mean.
 Z95 = 1.959963984540054
 WIDTH = 640
@@ -240,14 +247,14 @@ def trend_chart(
     )
 
 
-def is_latency() -> pl.Expr:
-    """Rows whose unit is a time (`LATENCY_UNITS`)."""
-    return pl.col("unit").is_in(list(LATENCY_UNITS))
+def is_latency(metrics: Sequence[str] = LATENCY_METRICS) -> pl.Expr:
+    """Rows of a per-call latency metric (`LATENCY_METRICS`, or the ones given) in a time unit."""
+    return pl.col("metric").is_in(list(metrics)) & pl.col("unit").is_in(list(TIME_UNITS))
 
 
 def in_ms(column: str) -> pl.Expr:
-    """`column` of a latency row in milliseconds (null for other units)."""
-    return pl.col(column) * pl.col("unit").replace_strict(LATENCY_UNITS, default=None)
+    """`column` of a time row in milliseconds (null for other units)."""
+    return pl.col(column) * pl.col("unit").replace_strict(TIME_UNITS, default=None)
 
 
 def p50_ms() -> pl.Expr:
@@ -266,8 +273,8 @@ def hardware_comparison_chart(
 ) -> alt.LayerChart | alt.Chart:
     """Latency (p50, ms) by batch size for one model, one line per hardware backend.
 
-    Uses the latest row of each latency series (unit `ms` or `s`). Controls pick the model and the
-    latency metric; the default model is `model_type`, else the one measured on most backends.
+    Uses the latest row of each latency series (`LATENCY_METRICS`). Controls pick the model and
+    the latency metric; the default model is `model_type`, else the one measured on most backends.
     """
     title = "Hardware comparison: latency by batch size"
     latest = _latency_ms(latest_per_series(results)) if not results.is_empty() else results
@@ -503,3 +510,41 @@ def movers_chart(movers: pl.DataFrame, *, top: int = 10) -> alt.HConcatChart | a
             )
         )
     return alt.hconcat(left, right, title=title).resolve_scale(y="independent")
+
+
+def startup_chart(results: pl.DataFrame, run_id: str) -> alt.Chart:
+    """Seconds before the first call, per model and hardware, in one run: cold import,
+    instantiation and the rest of the init (`STARTUP_METRICS`), stacked.
+
+    Args:
+        results: Result rows; only `STARTUP_METRICS` rows of `run_id` are drawn.
+        run_id: The run to show.
+    """
+    title = "Startup cost before the first call (s)"
+    rows = results.filter(
+        (pl.col("run_id") == run_id)
+        & pl.col("metric").is_in(list(STARTUP_METRICS))
+        & pl.col("unit").is_in(list(TIME_UNITS))
+    )
+    if rows.is_empty():
+        return placeholder(title, "no startup times stored for this run")
+    data = rows.select(
+        pl.format("{} / {} / {}", "model_type", "hardware", "precision").alias("label"),
+        "metric",
+        (in_ms("value") / 1000).alias("seconds"),
+    ).with_columns(
+        pl.col("metric").replace_strict(
+            {m: i for i, m in enumerate(STARTUP_METRICS)}, return_dtype=pl.Int32
+        ).alias("order")
+    )
+    return (
+        alt.Chart(data, title=title, width=WIDTH, height=alt.Step(16))
+        .mark_bar()
+        .encode(
+            y=alt.Y("label:N", sort="-x", title=None),
+            x=alt.X("sum(seconds):Q", title="seconds"),
+            color=alt.Color("metric:N", sort=list(STARTUP_METRICS), title="phase"),
+            order=alt.Order("order:Q"),
+            tooltip=["label:N", "metric:N", alt.Tooltip("seconds:Q", format=".3f")],
+        )
+    )

@@ -35,14 +35,14 @@ from prometheus_client import CollectorRegistry, push_to_gateway, start_http_ser
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.process_collector import ProcessCollector
 
-from warehouse.records import SERIES_KEY
+from warehouse.records import COMPATIBILITY_STATUSES, SERIES_KEY
 from warehouse.store import Warehouse
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 9464
 SEVERITIES = ("low", "medium", "high", "critical")
-STATUSES = ("pass", "fail", "skip")
+STATUSES = COMPATIBILITY_STATUSES
 #: Factor from a stored latency unit to seconds.
 LATENCY_TO_SECONDS = {"ms": 1e-3, "s": 1.0}
 THROUGHPUT_UNITS = {"items/s": "items", "tokens/s": "tokens"}

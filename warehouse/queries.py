@@ -130,23 +130,37 @@ def latest_vs_baseline(
     )
 
 
-def _checks(run_id: str | None) -> tuple[str, dict[str, object]]:
-    """The compatibility rows to use: one run's, or the latest per (model type, hardware)."""
-    if run_id is None:
+def _checks(run_id: str | None, as_of: datetime | None = None) -> tuple[str, dict[str, object]]:
+    """The compatibility rows to use: one run's, or the latest per (model type, hardware), at
+    `as_of` when given (checks made after it are not seen)."""
+    if run_id is not None and as_of is not None:
+        raise ValueError(
+            "give run_id (one run's checks) or as_of (the latest checks then), not both"
+        )
+    if run_id is not None:
+        return "SELECT * FROM compatibility WHERE run_id = $run_id", {"run_id": run_id}
+    if as_of is None:
         return "SELECT * FROM latest_compatibility", {}
-    return "SELECT * FROM compatibility WHERE run_id = $run_id", {"run_id": run_id}
+    return (
+        "SELECT * FROM compatibility WHERE checked_at <= $as_of QUALIFY row_number() OVER ("
+        "PARTITION BY model_type, hardware ORDER BY checked_at DESC, run_id DESC) = 1",
+        {"as_of": as_of},
+    )
 
 
-def compatibility_matrix(wh: History, run_id: str | None = None) -> pl.DataFrame:
-    """Model type x hardware status (`pass`, `fail`, `skip`, null = not checked).
+def compatibility_matrix(
+    wh: History, run_id: str | None = None, *, as_of: datetime | None = None
+) -> pl.DataFrame:
+    """Model type x hardware status (`pass`, `fail`, `unsupported`, `skip`, null = not checked).
 
     Args:
         run_id: one run's checks; None = the latest check of each (model type, hardware).
+        as_of: with `run_id` None, the latest checks made at or before this time.
 
     Returns:
         A `model_type` column and one column per hardware seen, sorted by model type.
     """
-    checks, params = _checks(run_id)
+    checks, params = _checks(run_id, as_of)
     long = wh.query(
         f"SELECT model_type, hardware, status FROM ({checks}) ORDER BY model_type, hardware", params
     )
@@ -159,23 +173,28 @@ def compatibility_matrix(wh: History, run_id: str | None = None) -> pl.DataFrame
     return wide.select("model_type", *hardware).sort("model_type")
 
 
-def coverage_by_family(wh: History, run_id: str | None = None) -> pl.DataFrame:
+def coverage_by_family(
+    wh: History, run_id: str | None = None, *, as_of: datetime | None = None
+) -> pl.DataFrame:
     """Pass rates per architecture family and hardware, from the `models` catalog snapshot.
 
     Args:
         run_id: one run's checks; None = the latest check of each (model type, hardware).
+        as_of: with `run_id` None, the latest checks made at or before this time.
 
     Returns:
         family (`unknown` for model types missing from `models`), hardware, models, passed,
-        failed, skipped and pass_rate = passed / (passed + failed), null when all were skipped.
+        failed, unsupported, skipped and pass_rate = passed / (passed + failed), null when
+        none passed or failed (an unsupported combination is neither).
     """
-    checks, params = _checks(run_id)
+    checks, params = _checks(run_id, as_of)
     return wh.query(
         f"""
         SELECT coalesce(m.family, 'unknown') AS family, c.hardware,
                count(*) AS models,
                count(*) FILTER (WHERE c.status = 'pass') AS passed,
                count(*) FILTER (WHERE c.status = 'fail') AS failed,
+               count(*) FILTER (WHERE c.status = 'unsupported') AS unsupported,
                count(*) FILTER (WHERE c.status = 'skip') AS skipped,
                passed / nullif(passed + failed, 0) AS pass_rate
         FROM ({checks}) AS c LEFT JOIN models AS m USING (model_type)

@@ -12,8 +12,14 @@ from pydantic import BaseModel, Field
 
 #: Units a result may carry; anything else is rejected on the way in.
 UNITS = frozenset({"ms", "s", "items/s", "tokens/s", "bytes", "ratio", "count"})
-Benchmark = Literal["inference", "throughput"]
-CompatibilityStatus = Literal["pass", "fail", "skip"]
+Benchmark = Literal["inference", "throughput", "api"]
+#: `api`: an OpenAI-compatible endpoint measured by `skillsets bench-api` (hardware = endpoint).
+BENCHMARKS: tuple[str, ...] = ("inference", "throughput", "api")
+#: `unsupported`: the skillset knowingly has no path for this combination (a task the backend
+#: has no generate loop for, a precision the device cannot honour); the reason is the message.
+#: Counted apart from failures, which are bugs to fix. `skip`: the backend is absent here.
+CompatibilityStatus = Literal["pass", "fail", "unsupported", "skip"]
+COMPATIBILITY_STATUSES: tuple[str, ...] = ("pass", "fail", "unsupported", "skip")
 Severity = Literal["low", "medium", "high", "critical"]
 
 #: What identifies one time series of measurements across runs.

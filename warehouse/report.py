@@ -21,7 +21,6 @@ import polars as pl
 import vl_convert
 
 from hardware.names import UnknownNameError
-from skillsets.tiers import TIERS
 from warehouse import charts
 from warehouse.analysis import NOT_JUDGED, detect_change_points, higher_is_better, trend
 from warehouse.queries import compatibility_matrix, coverage_by_family
@@ -38,6 +37,9 @@ TREND_MODELS = 10
 #: Runs before the report run whose median is the baseline of "most improved" (the default
 #: window of `queries.latest_vs_baseline`, which cannot be scoped to an earlier run).
 BASELINE_RUNS = 10
+#: The metric of the slowest/most-improved chart and the summary's latency column: one call of
+#: the model's task. Other times (prefill, startup, task) have their own places.
+HEADLINE_LATENCY = ("latency",)
 ALERT_COLUMNS = (
     "severity", "status", "model_type", "hardware", "precision", "batch_size", "benchmark",
     "metric", "change", "confidence", "first_bad_run_id", "opened_at", "message",
@@ -122,6 +124,7 @@ class ReportData:
     families: pl.DataFrame
     models: pl.DataFrame
     alerts: pl.DataFrame
+    tiers: tuple[str, ...] = ()
 
     @property
     def run_id(self) -> str:
@@ -148,11 +151,18 @@ class ReportPaths:
     alert_rows: list[dict[str, Any]]
 
 
-def read_report_data(wh: Warehouse, run_id: str | None = None) -> ReportData:
+def read_report_data(
+    wh: Warehouse, run_id: str | None = None, *, tiers: Sequence[str] = ()
+) -> ReportData:
     """The report run (default the latest), the history up to it and the alerts.
 
-    Compatibility is the run's own checks when `run_id` is given, else the latest check of each
-    (model type, hardware), as `queries.compatibility_matrix` and `coverage_by_family` define it.
+    `tiers` (innermost first) order the coverage chart; the warehouse stores each model's tier
+    but not their nesting, which is the catalog's knowledge.
+
+    Compatibility is the latest check of each (model type, hardware) as of the report run's end
+    (its start plus nothing later while it is still running): a nightly's benchmark run is
+    reported with the checks its validate run made just before it, and an old run with the
+    checks that stood then.
 
     Raises:
         ValueError: `run_id` is not in the warehouse (the message lists the latest runs).
@@ -171,6 +181,7 @@ def read_report_data(wh: Warehouse, run_id: str | None = None) -> ReportData:
             )
     run = found.row(0, named=True) if found.height else None
     at = run["started_at"] if run else datetime.now(UTC)
+    checked_by = (run["ended_at"] or datetime.now(UTC)) if run else datetime.now(UTC)
     scope = wh.query(
         "SELECT run_id FROM runs WHERE started_at <= $at ORDER BY started_at DESC LIMIT $n",
         {"at": at, "n": HISTORY_RUNS},
@@ -184,8 +195,8 @@ def read_report_data(wh: Warehouse, run_id: str | None = None) -> ReportData:
             "ORDER BY measured_at, run_id",
             params,
         ),
-        compatibility=_long_checks(compatibility_matrix(wh, run_id)),
-        families=coverage_by_family(wh, run_id),
+        compatibility=_long_checks(compatibility_matrix(wh, as_of=checked_by)),
+        families=coverage_by_family(wh, as_of=checked_by),
         models=wh.query("SELECT model_type, family, tier FROM models ORDER BY model_type"),
         alerts=wh.query(
             "SELECT a.* FROM alerts a JOIN runs r ON r.run_id = a.first_bad_run_id "
@@ -194,6 +205,7 @@ def read_report_data(wh: Warehouse, run_id: str | None = None) -> ReportData:
             "list_position($severities, a.severity), abs(a.change) DESC, a.alert_id",
             {**params, "at": at, "severities": list(SEVERITY_ORDER)},
         ),
+        tiers=tuple(tiers),
     )
 
 
@@ -259,7 +271,7 @@ def latency_movers(history: pl.DataFrame, run_id: str) -> pl.DataFrame:
         (median of up to `BASELINE_RUNS` earlier runs; null without any) and `change`
         (latest / baseline - 1; negative = faster).
     """
-    rows = history.filter(charts.is_latency()).with_columns(
+    rows = history.filter(charts.is_latency(HEADLINE_LATENCY)).with_columns(
         charts.p50_ms().alias("ms")
     )
     if rows.is_empty():
@@ -282,30 +294,39 @@ def latency_movers(history: pl.DataFrame, run_id: str) -> pl.DataFrame:
     )
 
 
-def tier_coverage(models: pl.DataFrame, compatibility: pl.DataFrame) -> pl.DataFrame:
+def tier_coverage(
+    models: pl.DataFrame, compatibility: pl.DataFrame, tiers: Sequence[str]
+) -> pl.DataFrame:
     """Model types of each tier (tiers nest) by best outcome across backends.
 
     A model type counts as `pass` if it passes on any backend, `fail` if checked and passing
-    nowhere, `skip` if only skipped, `untested` if never checked.
+    nowhere, `unsupported` if every check found the combination unsupported (or skipped),
+    `skip` if only skipped, `untested` if never checked.
+
+    Args:
+        models: The stored catalog (`model_type`, `tier`: the innermost tier of each type).
+        compatibility: One row per check (`model_type`, `hardware`, `status`).
+        tiers: Tier names, innermost first (the catalog's order, `skillsets.tiers.TIERS`).
     """
-    if models.is_empty():
+    if models.is_empty() or not tiers:
         return pl.DataFrame(schema={"tier": pl.String, "status": pl.String, "models": pl.UInt32})
     best = compatibility.group_by("model_type").agg(
         pl.when((pl.col("status") == "pass").any()).then(pl.lit("pass"))
         .when((pl.col("status") == "fail").any()).then(pl.lit("fail"))
+        .when((pl.col("status") == "unsupported").any()).then(pl.lit("unsupported"))
         .otherwise(pl.lit("skip")).alias("status")
     )
     outcome = models.join(best, on="model_type", how="left").with_columns(
         pl.col("status").fill_null("untested"),
-        pl.col("tier").fill_null(TIERS[-1]).replace_strict(
-            {t: i for i, t in enumerate(TIERS)}, default=len(TIERS) - 1
+        pl.col("tier").fill_null(tiers[-1]).replace_strict(
+            {t: i for i, t in enumerate(tiers)}, default=len(tiers) - 1
         ).alias("rank"),
     )
     frames = [
         outcome.filter(pl.col("rank") <= rank)
         .group_by("status").agg(pl.len().alias("models"))
         .with_columns(pl.lit(tier).alias("tier"))
-        for rank, tier in enumerate(TIERS)
+        for rank, tier in enumerate(tiers)
     ]
     return pl.concat(frames).select("tier", "status", "models")
 
@@ -338,10 +359,11 @@ def build_charts(data: ReportData) -> dict[str, alt.TopLevelMixin]:
             change_points=change_points, fitted=fitted,
         ),
         "hardware-comparison": charts.hardware_comparison_chart(data.history),
+        "startup": charts.startup_chart(data.history, data.run_id),
         "throughput-scaling": charts.throughput_scaling_chart(data.history),
         "compatibility": charts.compatibility_heatmap(data.families),
         "coverage": charts.coverage_chart(
-            tier_coverage(data.models, data.compatibility), TIERS
+            tier_coverage(data.models, data.compatibility, data.tiers), data.tiers
         ),
         "movers": charts.movers_chart(movers),
     }
@@ -353,6 +375,7 @@ def hardware_rows(data: ReportData) -> list[dict[str, Any]]:
         pl.len().alias("checked"),
         (pl.col("status") == "pass").sum().alias("passed"),
         (pl.col("status") == "fail").sum().alias("failed"),
+        (pl.col("status") == "unsupported").sum().alias("unsupported"),
         (pl.col("status") == "skip").sum().alias("skipped"),
     )
     measured = (
@@ -361,7 +384,7 @@ def hardware_rows(data: ReportData) -> list[dict[str, Any]]:
         .agg(
             pl.struct(SERIES_KEY).n_unique().alias("series"),
             charts.p50_ms()
-            .filter(charts.is_latency() & (pl.col("batch_size") == 1))
+            .filter(charts.is_latency(HEADLINE_LATENCY) & (pl.col("batch_size") == 1))
             .median()
             .alias("median_latency_ms"),
         )
@@ -375,6 +398,7 @@ def hardware_rows(data: ReportData) -> list[dict[str, Any]]:
             "checked": row["checked"] or 0,
             "passed": row["passed"] or 0,
             "failed": row["failed"] or 0,
+            "unsupported": row["unsupported"] or 0,
             "skipped": row["skipped"] or 0,
             "pass_rate": f"{row['passed'] / decided:.0%}" if decided else "-",
             "series": row["series"] or 0,
@@ -397,7 +421,7 @@ def alert_rows(alerts: pl.DataFrame) -> list[dict[str, Any]]:
 def summary(data: ReportData) -> dict[str, Any]:
     """Headline numbers of the report run."""
     in_run = data.history.filter(pl.col("run_id") == data.run_id)
-    decided = data.compatibility.filter(pl.col("status") != "skip")
+    decided = data.compatibility.filter(pl.col("status").is_in(["pass", "fail"]))
     passed = int((decided["status"] == "pass").sum())
     return {
         "run_id": data.run_id or None,
@@ -437,11 +461,12 @@ def summary_markdown(
         ]
     else:
         lines.append("No alerts.")
-    lines += ["", "## Hardware", "", "| hardware | pass | fail | skip | pass rate | series |",
-              "| --- | --: | --: | --: | --: | --: |"]
+    lines += ["", "## Hardware", "",
+              "| hardware | pass | fail | unsupported | skip | pass rate | series |",
+              "| --- | --: | --: | --: | --: | --: | --: |"]
     lines += [
-        f"| {h['hardware']} | {h['passed']} | {h['failed']} | {h['skipped']} | "
-        f"{h['pass_rate']} | {h['series']} |"
+        f"| {h['hardware']} | {h['passed']} | {h['failed']} | {h['unsupported']} | "
+        f"{h['skipped']} | {h['pass_rate']} | {h['series']} |"
         for h in hardware
     ]
     return "\n".join(lines) + "\n"
@@ -478,6 +503,7 @@ def build_report(
     *,
     output_dir: str | Path,
     formats: str | Iterable[str] = ("html", "png"),
+    tiers: Sequence[str],
 ) -> ReportPaths:
     """Write the report of a run: the HTML page and each chart in the chart formats asked for.
 
@@ -487,6 +513,7 @@ def build_report(
         output_dir: Folder for `report.html` and `charts/<name>.<format>`; created if missing.
         formats: Any of `FORMATS` (`html`, `png`, `svg`, `json`, `pdf`), as a list or
             comma-separated.
+        tiers: The catalog's tier names, innermost first (`skillsets.tiers.TIERS`).
 
     Raises:
         UnknownNameError: an unknown format.
@@ -494,7 +521,7 @@ def build_report(
     """
     picked = parse_formats(formats)
     out = Path(output_dir)
-    data = read_report_data(wh, run_id)
+    data = read_report_data(wh, run_id, tiers=tiers)
     specs = {name: chart.to_dict() for name, chart in build_charts(data).items()}
     written: dict[str, dict[str, Path]] = {}
     chart_formats = [f for f in picked if f in EXPORTERS]

@@ -23,7 +23,13 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from warehouse.records import COMPATIBILITY_KEY, RESULT_KEY, UNITS
+from warehouse.records import (
+    BENCHMARKS,
+    COMPATIBILITY_KEY,
+    COMPATIBILITY_STATUSES,
+    RESULT_KEY,
+    UNITS,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -46,6 +52,12 @@ _UNCHECKED: dict[str, frozenset[str]] = {
     "models": frozenset({"details"}),
     "results": frozenset({"samples"}),
     "compatibility": frozenset({"details"}),
+    "testsuite_analyses": frozenset({"paths", "packages"}),
+    "testsuite_classes": frozenset({"bases"}),
+    "testsuite_tests": frozenset(
+        {"fixtures", "parametrizations", "markers", "assertion_kinds", "calls"}
+    ),
+    "testsuite_clusters": frozenset({"members", "differences", "proposal"}),
 }
 _LOCK = threading.Lock()
 
@@ -293,7 +305,7 @@ def _results() -> list[Expectation]:
         *_between("value", *_RESULT_STATISTICS, "samples_min"),
         *_between("batch_size", "n", low=1, high=None),
         _in_set("unit", UNITS),
-        _in_set("benchmark", ("inference", "throughput")),
+        _in_set("benchmark", BENCHMARKS),
         _ordered("p90", "p50"),
         _ordered("p99", "p90"),
         _ordered("max", "min"),
@@ -307,7 +319,7 @@ def _compatibility() -> list[Expectation]:
 
     return [
         *_not_null(*COMPATIBILITY_KEY, "environment_id", "status", "checked_at"),
-        _in_set("status", ("pass", "fail", "skip")),
+        _in_set("status", COMPATIBILITY_STATUSES),
         gxe.ExpectColumnValuesToNotBeNull(
             column="error_type", row_condition=_where("status", "fail")
         ),
@@ -326,7 +338,7 @@ def _alerts() -> list[Expectation]:
         *_not_null("p_value", "status", "opened_at"),
         _in_set("severity", ("low", "medium", "high", "critical")),
         _in_set("status", ("open", "closed")),
-        _in_set("benchmark", ("inference", "throughput")),
+        _in_set("benchmark", BENCHMARKS),
         *_between("confidence", "p_value", low=0, high=1),
         *_between("change", low=-1),
         gxe.ExpectColumnValuesToNotBeNull(
@@ -356,6 +368,68 @@ def _models() -> list[Expectation]:
     return [*_not_null("model_type", "recorded_at"), _unique("model_type")]
 
 
+def _testsuite_analyses() -> list[Expectation]:
+    return [
+        *_not_null("analysis_id", "analyzed_at", "paths", "threshold", "seconds", "git_sha"),
+        *_between("threshold", low=0, high=1),
+        *_between("modules", "unparsable", "tests", "clusters", "smells", "seconds", high=None),
+        _unique("analysis_id"),
+    ]
+
+
+def _testsuite_modules() -> list[Expectation]:
+    return [
+        *_not_null("analysis_id", "path", "lines", "tests", "classes", "fixtures"),
+        *_between("lines", "tests", "classes", "fixtures", high=None),
+        _unique("analysis_id", "path"),
+    ]
+
+
+def _testsuite_classes() -> list[Expectation]:
+    return [
+        *_not_null("analysis_id", "path", "qualname", "lineno", "end_lineno", "is_unittest"),
+        _ordered("end_lineno", "lineno"),
+        _unique("analysis_id", "path", "qualname", "lineno"),
+    ]
+
+
+def _testsuite_tests() -> list[Expectation]:
+    return [
+        *_not_null("analysis_id", "path", "qualname", "lineno", "end_lineno", "fingerprint"),
+        *_between("lines", low=1, high=None),
+        *_between("assertions", high=None),
+        _ordered("end_lineno", "lineno"),
+        _unique("analysis_id", "path", "qualname", "lineno"),
+    ]
+
+
+def _testsuite_fixtures() -> list[Expectation]:
+    return [
+        *_not_null("analysis_id", "path", "name", "scope", "autouse", "lineno", "uses"),
+        _in_set("scope", ("function", "class", "module", "package", "session", "dynamic")),
+        *_between("uses", high=None),
+        _unique("analysis_id", "path", "name", "lineno"),
+    ]
+
+
+def _testsuite_clusters() -> list[Expectation]:
+    return [
+        *_not_null("analysis_id", "cluster_id", "kind", "size", "members", "similarity"),
+        _in_set("kind", ("exact", "near")),
+        *_between("size", low=2, high=None),
+        *_between("similarity", low=0, high=1),
+        *_between("lines", "lines_removed", high=None),
+        _unique("analysis_id", "cluster_id"),
+    ]
+
+
+def _testsuite_smells() -> list[Expectation]:
+    return [
+        *_not_null("analysis_id", "rule_id", "rule", "path", "qualname", "lineno", "reason"),
+        _unique("analysis_id", "rule_id", "path", "qualname", "lineno", "reason"),
+    ]
+
+
 def _reference_expectations(references: Mapping[str, Collection[str]]) -> list[Expectation]:
     return [_in_set(column, values) for column, values in references.items()]
 
@@ -368,4 +442,11 @@ _EXPECTATIONS = {
     "results": _results,
     "compatibility": _compatibility,
     "alerts": _alerts,
+    "testsuite_analyses": _testsuite_analyses,
+    "testsuite_modules": _testsuite_modules,
+    "testsuite_classes": _testsuite_classes,
+    "testsuite_tests": _testsuite_tests,
+    "testsuite_fixtures": _testsuite_fixtures,
+    "testsuite_clusters": _testsuite_clusters,
+    "testsuite_smells": _testsuite_smells,
 }

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from hardware.names import UnknownNameError
 from skillsets.runtime.errors import UnsupportedPrecisionError
-from skillsets.runtime.precision import PRECISIONS, check_precision
+from skillsets.runtime.precision import PRECISIONS, check_precision, openvino_precision_problem
 
 __all__ = ["PRECISIONS", "PrecisionSupport", "parse_precisions", "precision_support"]
 
@@ -22,6 +22,9 @@ _NOTES: dict[str, str] = {
     "fp32": "reference precision",
     "bf16": "bfloat16 weights and activations",
     "fp16": "float16 weights and activations",
+    "openvino-fp32": "OpenVINO INFERENCE_PRECISION_HINT f32",
+    "openvino-bf16": "OpenVINO INFERENCE_PRECISION_HINT bf16 (fp32 weights converted on compile)",
+    "openvino-fp16": "OpenVINO INFERENCE_PRECISION_HINT f16 (fp32 weights converted on compile)",
     "int8": "torch dynamic quantization of nn.Linear (int8 weights, activations per call)",
 }
 
@@ -55,6 +58,15 @@ def precision_support(hardware: str, precision: str) -> PrecisionSupport:
         check_precision(precision, hardware)
     except UnsupportedPrecisionError as exc:
         return PrecisionSupport(hardware, precision, False, str(exc))
+    if hardware == "openvino":
+        from hardware.registry import probe
+
+        status = probe("openvino")
+        if status.available:
+            problem = openvino_precision_problem(precision, status.details.get("capabilities", []))
+            if problem:
+                return PrecisionSupport(hardware, precision, False, problem)
+        return PrecisionSupport(hardware, precision, True, _NOTES[f"openvino-{precision}"])
     note = _NOTES[precision]
     if (hardware, precision) == ("cpu", "bf16"):
         note = f"{note}; {_cpu_bf16_note()}"

@@ -217,6 +217,8 @@ def run_benchmark(spec: BenchmarkSpec) -> BenchmarkOutcome:
                 )
             if "throughput" in spec.kinds:
                 _throughput_or_reason(skill, spec, rows, measured)
+            for row in measured.rows:  # what ran, as the backend reports it
+                row.execution_precision = skill.execution_precision or None
     except (UnsupportedPrecisionError, SkillUnavailableError) as exc:
         # The skill says it cannot run this combination (a precision, a backend without the
         # task's generate loop, a library that is not installed): recorded with its reason.

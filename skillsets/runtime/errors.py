@@ -11,5 +11,10 @@ class SkillUnavailableError(RuntimeError):
     """
 
 
+class UnsupportedCombinationError(SkillUnavailableError):
+    """The runtime knowingly has no path for this task on this backend (e.g. OpenVINO has no
+    encoder-decoder generate loop yet): not a bug of the model, a gap with a stated reason."""
+
+
 class UnsupportedPrecisionError(ValueError):
     """A precision was asked of a hardware that cannot run it (fp16 on cpu, int8 on cuda...)."""

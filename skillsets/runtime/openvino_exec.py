@@ -1,7 +1,9 @@
 """Running a skill's forward pass through OpenVINO: convert the torch model, compile on CPU.
 
 The torch model is traced with `openvino.convert_model(example_input=...)` on the skill's own
-prepared inputs, so the IR sees exactly what the benchmark will feed it.
+prepared inputs, so the IR sees exactly what the benchmark will feed it. It is compiled with an
+explicit `INFERENCE_PRECISION_HINT` and the hint the compiled model reports is read back as its
+`execution_precision`: OpenVINO's CPU plugin would otherwise pick bf16 on CPUs that have it.
 """
 
 from __future__ import annotations
@@ -9,8 +11,12 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from skillsets.runtime.errors import SkillUnavailableError
+from skillsets.runtime.errors import SkillUnavailableError, UnsupportedPrecisionError
 from skillsets.runtime.outputs import tensors_of
+from skillsets.runtime.precision import OPENVINO_HINTS, openvino_precision_problem
+
+#: The OpenVINO device skills compile for.
+DEVICE = "CPU"
 
 
 class _TensorOutputs:
@@ -37,11 +43,33 @@ class _TensorOutputs:
 
 
 class OpenVinoExecutor:
-    """A compiled OpenVINO model that takes and returns the same tensors as the torch forward."""
+    """A compiled OpenVINO model that takes and returns the same tensors as the torch forward.
 
-    def __init__(self, model: Any, example: dict[str, Any], params: frozenset[str]) -> None:
+    Attributes:
+        execution_precision: The inference precision the compiled model reports (`f32`,
+            `bf16`, `f16`): what runs, read back rather than assumed.
+    """
+
+    def __init__(
+        self, model: Any, example: dict[str, Any], params: frozenset[str], precision: str = "fp32"
+    ) -> None:
+        """Convert `model` traced on `example` and compile it at `precision`.
+
+        Raises:
+            UnsupportedPrecisionError: the device cannot run `precision` (checked before the
+                conversion, and again on what the compiled model reports).
+            SkillUnavailableError: the model cannot be converted.
+        """
         import openvino as ov
         import torch
+
+        core = ov.Core()
+        problem = openvino_precision_problem(
+            precision, list(core.get_property(DEVICE, "OPTIMIZATION_CAPABILITIES"))
+        )
+        if problem:
+            raise UnsupportedPrecisionError(problem)
+        hint = OPENVINO_HINTS[precision][0]
 
         bad = [k for k, v in example.items() if not isinstance(v, torch.Tensor)]
         if bad:
@@ -62,7 +90,15 @@ class OpenVinoExecutor:
                 f"openvino could not convert {type(model).__name__}: {type(exc).__name__}: "
                 f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
             ) from exc
-        self.compiled = ov.Core().compile_model(ov_model, "CPU")
+        self.compiled = core.compile_model(ov_model, DEVICE, {"INFERENCE_PRECISION_HINT": hint})
+        self.execution_precision = self.compiled.get_property(
+            "INFERENCE_PRECISION_HINT"
+        ).get_type_name()
+        if self.execution_precision != hint:
+            raise UnsupportedPrecisionError(
+                f"{precision} is not supported on openvino here: asked for {hint}, the compiled "
+                f"model runs {self.execution_precision}"
+            )
         # An infer request serves one call at a time ("Infer Request is busy" otherwise), so each
         # calling thread gets its own: concurrent callers (the throughput benchmark, a server's
         # thread pool) then run in parallel on one compiled model, as OpenVINO intends.

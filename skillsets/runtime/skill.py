@@ -13,10 +13,16 @@ from typing import Any
 
 from skillsets.catalog import CatalogEntry, get_entry
 from skillsets.runtime import inputs as example_builders
-from skillsets.runtime.errors import SkillUnavailableError
+from skillsets.runtime.errors import UnsupportedCombinationError
 from skillsets.runtime.openvino_exec import OpenVinoExecutor
 from skillsets.runtime.outputs import OutputContext, postprocess
-from skillsets.runtime.precision import apply_precision, check_precision, torch_dtype
+from skillsets.runtime.precision import (
+    apply_precision,
+    check_precision,
+    pin_fp32_matmuls,
+    torch_dtype,
+    torch_execution_precision,
+)
 from skillsets.runtime.prepare import (
     PrepareContext,
     find_config_value,
@@ -72,7 +78,9 @@ class Skill:
         entry: Its catalog entry.
         hardware: Where it actually runs (`cpu` after a fallback).
         fallback_from: The hardware asked for when it was absent, else None.
-        precision: `fp32`, `bf16`, `fp16` or `int8`.
+        precision: `fp32`, `bf16`, `fp16` or `int8`: what was asked for.
+        execution_precision: What the backend reports it executes (`f32`, `bf16`, `f16`,
+            `int8`), read back after loading.
         model: The torch model (kept for comparison even when OpenVINO runs it).
         processor: The main preprocessing object (tokenizer, image processor...), or None.
         weights: `pretrained:<path>` or `random:<ConfigClass>`.
@@ -94,6 +102,7 @@ class Skill:
     seed: int = 0
     max_new_tokens: int = MAX_NEW_TOKENS
     fallback_reason: str = ""
+    execution_precision: str = ""
     _openvino: OpenVinoExecutor | None = field(default=None, repr=False)
 
     @property
@@ -132,7 +141,8 @@ class Skill:
                              keep_all=self.custom_generate)
         with missing_library(self.model_type):
             tensors = prepare(ctx, batch)
-        dtype = torch_dtype(self.precision)
+        # OpenVINO takes fp32 inputs at every precision and converts inside the compiled model.
+        dtype = torch.float32 if self.hardware == "openvino" else torch_dtype(self.precision)
 
         def move(value: Any) -> Any:
             if isinstance(value, torch.Tensor):
@@ -216,7 +226,7 @@ class Skill:
 
         assert self._openvino is not None
         if set(prepared) - {"input_ids", "attention_mask"}:
-            raise SkillUnavailableError(
+            raise UnsupportedCombinationError(
                 f"{self.model_type}: openvino generation runs decoder-only text models only")
         ids, mask = prepared["input_ids"], prepared.get("attention_mask")
         for _ in range(self.max_new_tokens):
@@ -235,7 +245,8 @@ class Skill:
         kind = TASKS[self.entry.task].output
         out = postprocess(ctx, kind, raw)
         out.update(hardware=self.hardware, fallback_from=self.fallback_from,
-                   precision=self.precision, weights=self.weights)
+                   precision=self.precision, execution_precision=self.execution_precision,
+                   weights=self.weights)
         return out
 
     def __call__(self, natural: Any) -> dict[str, Any]:
@@ -274,6 +285,7 @@ def load_skill(
     if placement.fallback_from is not None:
         log.warning("%s: %s is absent (%s); running on cpu", entry.model_type,
                     placement.fallback_from, placement.reason)
+    pin_fp32_matmuls()
     loaded = load_model(entry, model_name, seed)
     model = loaded.model
     if placement.hardware in _TORCH_DEVICES:
@@ -291,9 +303,12 @@ def load_skill(
         gen.max_new_tokens = skill.max_new_tokens
     if placement.hardware == "openvino":
         if skill.generative and entry.task != "text-generation":
-            raise SkillUnavailableError(
+            raise UnsupportedCombinationError(
                 f"{entry.model_type}: openvino runs forward passes and decoder-only generation; "
                 f"{entry.task} needs a {entry.family} generate loop (run it on cpu)")
         example = skill.prepare(skill.example_inputs(1))
-        skill._openvino = OpenVinoExecutor(model, example, forward_params(model))
+        skill._openvino = OpenVinoExecutor(model, example, forward_params(model), precision)
+        skill.execution_precision = skill._openvino.execution_precision
+    else:
+        skill.execution_precision = torch_execution_precision(model)
     return skill

@@ -70,11 +70,13 @@ HINTS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Rate:
-    """Pass / fail / skip counts; `rate` = pass / (pass + fail), None when nothing ran."""
+    """Pass / fail / unsupported / skip counts; `rate` = pass / (pass + fail), None when nothing
+    ran. An unsupported combination (the skill says why it has no path) is neither."""
 
     passed: int = 0
     failed: int = 0
     skipped: int = 0
+    unsupported: int = 0
 
     @property
     def ran(self) -> int:
@@ -92,12 +94,13 @@ class Rate:
             self.passed + (status == "pass"),
             self.failed + (status == "fail"),
             self.skipped + (status == "skip"),
+            self.unsupported + (status == "unsupported"),
         )
 
     def cell(self) -> str:
         """`pass/ran (pct)` or `skip` when nothing ran."""
         if not self.ran:
-            return "skip" if self.skipped else "-"
+            return "unsupported" if self.unsupported else "skip" if self.skipped else "-"
         return f"{self.passed}/{self.ran} ({100 * self.passed / self.ran:.1f}%)"
 
 
@@ -316,9 +319,9 @@ def _tables(report: CoverageReport) -> list[tuple[str, list[str], list[list[str]
     tables = [
         (
             "Pass rate by hardware",
-            ["hardware", "pass", "fail", "skip", "pass rate"],
+            ["hardware", "pass", "fail", "unsupported", "skip", "pass rate"],
             [
-                [h, str(r.passed), str(r.failed), str(r.skipped), _pct(r.rate)]
+                [h, str(r.passed), str(r.failed), str(r.unsupported), str(r.skipped), _pct(r.rate)]
                 for h, r in report.overall.items()
             ],
         ),

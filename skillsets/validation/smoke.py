@@ -30,10 +30,11 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from skillsets.runtime.errors import UnsupportedCombinationError, UnsupportedPrecisionError
 from skillsets.validation import outputs
 from skillsets.validation.inventory import as_details, take_inventory
 
-SmokeStatus = Literal["pass", "fail", "skip"]
+SmokeStatus = Literal["pass", "fail", "unsupported", "skip"]
 
 #: What a validation zygote imports (and warms) once, so each forked smoke run starts in ~0.03 s
 #: instead of paying 5-15 s of imports (transformers.modeling_utils alone is most of it).
@@ -114,7 +115,9 @@ class SmokeResult:
     """What one smoke run found: the fields of a compatibility record, less run and environment.
 
     Attributes:
-        status: `pass`, `fail` (with `error_type`, `message`, `stage`) or `skip`.
+        status: `pass`, `fail` (with `error_type`, `message`, `stage`), `unsupported` (the
+            runtime has no path for this task or precision here; `message` says why) or `skip`.
+        execution_precision: What the backend reported it executed (`f32`, `bf16`...).
         stage: Where it failed: `load`, `inputs`, `forward`, `outputs`, `batch`, `roundtrip`,
             `compiled` (OpenVINO vs torch) or `postprocess`.
         max_abs_diff: Largest |compiled - torch| on a compiled backend; None on torch backends.
@@ -130,6 +133,7 @@ class SmokeResult:
     message: str | None = None
     stage: str | None = None
     max_abs_diff: float | None = None
+    execution_precision: str | None = None
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
@@ -166,6 +170,9 @@ def smoke_test(
         run.check()
     except SmokeCheckError as exc:
         run.fail(exc.error_type, str(exc), None)
+    except (UnsupportedCombinationError, UnsupportedPrecisionError) as exc:
+        run.fail(type(exc).__name__, str(exc), None)
+        run.result.status = "unsupported"
     except Exception as exc:  # any exception of the skillset is the finding this run exists for
         run.fail(type(exc).__name__, _one_line(exc), traceback.format_exc())
     run.result.seconds = time.perf_counter() - started
@@ -212,6 +219,7 @@ class _SmokeRun:
         with self.timed("load"):
             skill = load_skill(self.model_type, hardware=self.hardware, seed=opts.seed)
         details["weights"] = str(skill.weights)
+        self.result.execution_precision = skill.execution_precision or None
         if skill.hardware != self.hardware or skill.fallback_from:
             raise SmokeCheckError(
                 "HardwareFallback",

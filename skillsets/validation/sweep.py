@@ -39,7 +39,7 @@ from skillsets.validation.isolate import (
 from skillsets.validation.smoke import PRELOAD, SmokeOptions, SmokeResult, smoke_test
 from skillsets.validation.static import StaticReport, check_file
 from skillsets.validation.store import ENVIRONMENT_DETAIL
-from warehouse.records import CompatibilityRecord
+from warehouse.records import COMPATIBILITY_STATUSES, CompatibilityRecord
 
 _GIB = 1024**3
 
@@ -190,6 +190,7 @@ def outcome_to_record(
             message=smoke.message,
             seconds=outcome.seconds,
             max_abs_diff=max_diff,
+            execution_precision=smoke.execution_precision,
             details=details,
         )
     if outcome.ok:
@@ -278,7 +279,7 @@ def run_validation_sweep(
     context = {_type_of(e): _context_of(e) for e in entries}
     types = list(context)
     local_env = environment_id or environment_fingerprint().environment_id
-    counts = {"pass": 0, "fail": 0, "skip": 0}
+    counts = dict.fromkeys(COMPATIBILITY_STATUSES, 0)
 
     def finish(record: CompatibilityRecord) -> None:
         record = apply_static(record, plan.static)
@@ -427,10 +428,10 @@ def _context_of(entry: Any) -> dict[str, Any]:
 
 
 def summarise(records: Iterable[CompatibilityRecord]) -> dict[str, dict[str, int]]:
-    """`{hardware: {"pass": n, "fail": n, "skip": n}}`."""
+    """`{hardware: {"pass": n, "fail": n, "unsupported": n, "skip": n}}`."""
     out: dict[str, dict[str, int]] = {}
     for r in records:
-        out.setdefault(r.hardware, {"pass": 0, "fail": 0, "skip": 0})[r.status] += 1
+        out.setdefault(r.hardware, dict.fromkeys(COMPATIBILITY_STATUSES, 0))[r.status] += 1
     return out
 
 
