@@ -7,7 +7,6 @@
 #   scripts/server.sh --no-worker
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export SKILLSETS_HOME="$PWD"
 PORT="${SKILLSETS_PREFECT_PORT:-4200}"
 export PREFECT_API_URL="${PREFECT_API_URL:-http://127.0.0.1:${PORT}/api}"
 BIN="${SKILLSETS_BIN:-$PWD/.venv/bin}"

@@ -38,8 +38,8 @@ def deployed_run(tmp_path_factory: pytest.TempPathFactory):
     data = tmp_path_factory.mktemp("data")
     with prefect_server(home) as env:
         env = {
-            **env,
-            "SKILLSETS_HOME": str(REPO),
+            # No SKILLSETS_HOME: the worker finds the flows through the installed project.
+            **{k: v for k, v in env.items() if k != "SKILLSETS_HOME"},
             "SKILLSETS_WAREHOUSE": str(data / "warehouse.duckdb"),
             "SKILLSETS_OUTPUT_DIR": str(data / "output"),
             "SKILLSETS_HARDWARE": "cpu",
@@ -50,6 +50,11 @@ def deployed_run(tmp_path_factory: pytest.TempPathFactory):
         assert created.returncode == 0, created.stdout + created.stderr
         deployed = _prefect(["deploy", "--all", "--no-prompt"], env)
         assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+        inspected = _prefect(["deployment", "inspect", "nightly/nightly"], env)
+        assert inspected.returncode == 0, inspected.stdout + inspected.stderr
+        # Deployments must run wherever the project is installed: no path of this checkout.
+        assert str(REPO) not in inspected.stdout, inspected.stdout
+        assert "flows.nightly:nightly" in inspected.stdout
         worker_log = (home / "worker.log").open("wb")
         worker = subprocess.Popen(
             [str(BIN / "prefect"), "worker", "start", "--pool", "skillsets"],
