@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from cli import (
+    analyze_tests,
     bench,
     catalog,
     demo,
@@ -43,6 +44,7 @@ app.command("detect")(detect_cli.detect)
 app.command("check")(detect_cli.check)
 app.command("bench")(bench.bench)
 app.command("nightly")(nightly.nightly)
+app.command("analyze-tests")(analyze_tests.analyze_tests)
 
 if __name__ == "__main__":
     app()

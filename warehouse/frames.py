@@ -54,6 +54,43 @@ FRAME_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "p_value": pl.Float64(), "status": _TEXT, "opened_at": _TIME, "closed_at": _TIME,
         "closed_by_run_id": _TEXT, "message": _TEXT,
     },
+    # Test-suite analysis (warehouse/testsuite.py); lists and mappings are JSON text.
+    "testsuite_analyses": {
+        "analysis_id": _TEXT, "analyzed_at": _TIME, "paths": _TEXT, "threshold": pl.Float64(),
+        "modules": pl.Int32(), "unparsable": pl.Int32(), "tests": pl.Int32(),
+        "clusters": pl.Int32(), "smells": pl.Int32(), "seconds": pl.Float64(),
+        "packages": _TEXT, "git_sha": _TEXT, "plan": _TEXT,
+    },
+    "testsuite_modules": {
+        "analysis_id": _TEXT, "path": _TEXT, "lines": pl.Int32(), "tests": pl.Int32(),
+        "classes": pl.Int32(), "fixtures": pl.Int32(), "imports_pytest": pl.Boolean(),
+        "error": _TEXT,
+    },
+    "testsuite_classes": {
+        "analysis_id": _TEXT, "path": _TEXT, "qualname": _TEXT, "bases": _TEXT,
+        "lineno": pl.Int32(), "end_lineno": pl.Int32(), "is_unittest": pl.Boolean(),
+    },
+    "testsuite_tests": {
+        "analysis_id": _TEXT, "path": _TEXT, "qualname": _TEXT, "class_name": _TEXT,
+        "lineno": pl.Int32(), "end_lineno": pl.Int32(), "lines": pl.Int32(), "fixtures": _TEXT,
+        "parametrizations": _TEXT, "markers": _TEXT, "assertions": pl.Int32(),
+        "assertion_kinds": _TEXT, "calls": _TEXT, "fingerprint": _TEXT, "exact_cluster": _TEXT,
+        "near_cluster": _TEXT,
+    },
+    "testsuite_fixtures": {
+        "analysis_id": _TEXT, "path": _TEXT, "name": _TEXT, "scope": _TEXT,
+        "autouse": pl.Boolean(), "lineno": pl.Int32(), "uses": pl.Int32(),
+    },
+    "testsuite_clusters": {
+        "analysis_id": _TEXT, "cluster_id": _TEXT, "kind": _TEXT, "size": pl.Int32(),
+        "members": _TEXT, "similarity": pl.Float64(), "literal_only": pl.Boolean(),
+        "differences": _TEXT, "lines": pl.Int32(), "lines_removed": pl.Int32(),
+        "proposal": _TEXT,
+    },
+    "testsuite_smells": {
+        "analysis_id": _TEXT, "rule_id": _TEXT, "rule": _TEXT, "path": _TEXT, "qualname": _TEXT,
+        "lineno": pl.Int32(), "reason": _TEXT,
+    },
 }
 
 #: Catalog entry keys `models_frame` keeps as columns; the whole entry also goes to `details`.

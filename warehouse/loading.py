@@ -42,6 +42,12 @@ _ENVIRONMENT = (
     "environment_id",
     "record the environment first with Warehouse.record_environment",
 )
+_ANALYSIS = (
+    "analysis_id",
+    "testsuite_analyses",
+    "analysis_id",
+    "store the analysis first (warehouse.testsuite.store_analysis does it in order)",
+)
 
 POLICIES: dict[str, TablePolicy] = {
     "environments": TablePolicy(key=("environment_id",)),
@@ -59,6 +65,23 @@ POLICIES: dict[str, TablePolicy] = {
         key=("alert_id",),
         upsert=True,
         references=(("first_bad_run_id", *_RUN), ("closed_by_run_id", *_RUN)),
+    ),
+    # Test-suite analysis (warehouse/testsuite.py): every row belongs to one analysis.
+    "testsuite_analyses": TablePolicy(key=("analysis_id",)),
+    "testsuite_modules": TablePolicy(key=("analysis_id", "path"), references=(_ANALYSIS,)),
+    "testsuite_classes": TablePolicy(
+        key=("analysis_id", "path", "qualname", "lineno"), references=(_ANALYSIS,)
+    ),
+    "testsuite_tests": TablePolicy(
+        key=("analysis_id", "path", "qualname", "lineno"), references=(_ANALYSIS,)
+    ),
+    "testsuite_fixtures": TablePolicy(
+        key=("analysis_id", "path", "name", "lineno"), references=(_ANALYSIS,)
+    ),
+    "testsuite_clusters": TablePolicy(key=("analysis_id", "cluster_id"), references=(_ANALYSIS,)),
+    "testsuite_smells": TablePolicy(
+        key=("analysis_id", "rule_id", "path", "qualname", "lineno", "reason"),
+        references=(_ANALYSIS,),
     ),
 }
 

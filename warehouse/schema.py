@@ -185,6 +185,107 @@ _INITIAL = (
 )
 
 
+_TESTSUITE = (
+    """
+    CREATE TABLE testsuite_analyses (
+        analysis_id VARCHAR PRIMARY KEY,
+        analyzed_at TIMESTAMPTZ NOT NULL,
+        paths JSON NOT NULL,
+        threshold DOUBLE NOT NULL,
+        modules INTEGER NOT NULL,
+        unparsable INTEGER NOT NULL,
+        tests INTEGER NOT NULL,
+        clusters INTEGER NOT NULL,
+        smells INTEGER NOT NULL,
+        seconds DOUBLE NOT NULL,
+        packages JSON,
+        git_sha VARCHAR NOT NULL,
+        plan VARCHAR
+    )
+    """,
+    """
+    CREATE TABLE testsuite_modules (
+        analysis_id VARCHAR NOT NULL,
+        path VARCHAR NOT NULL,
+        lines INTEGER NOT NULL,
+        tests INTEGER NOT NULL,
+        classes INTEGER NOT NULL,
+        fixtures INTEGER NOT NULL,
+        imports_pytest BOOLEAN NOT NULL,
+        error VARCHAR
+    )
+    """,
+    """
+    CREATE TABLE testsuite_classes (
+        analysis_id VARCHAR NOT NULL,
+        path VARCHAR NOT NULL,
+        qualname VARCHAR NOT NULL,
+        bases JSON,
+        lineno INTEGER NOT NULL,
+        end_lineno INTEGER NOT NULL,
+        is_unittest BOOLEAN NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE testsuite_tests (
+        analysis_id VARCHAR NOT NULL,
+        path VARCHAR NOT NULL,
+        qualname VARCHAR NOT NULL,
+        class_name VARCHAR,
+        lineno INTEGER NOT NULL,
+        end_lineno INTEGER NOT NULL,
+        lines INTEGER NOT NULL,
+        fixtures JSON,
+        parametrizations JSON,
+        markers JSON,
+        assertions INTEGER NOT NULL,
+        assertion_kinds JSON,
+        calls JSON,
+        fingerprint VARCHAR NOT NULL,
+        exact_cluster VARCHAR,
+        near_cluster VARCHAR
+    )
+    """,
+    """
+    CREATE TABLE testsuite_fixtures (
+        analysis_id VARCHAR NOT NULL,
+        path VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        scope VARCHAR NOT NULL,
+        autouse BOOLEAN NOT NULL,
+        lineno INTEGER NOT NULL,
+        uses INTEGER NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE testsuite_clusters (
+        analysis_id VARCHAR NOT NULL,
+        cluster_id VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        size INTEGER NOT NULL,
+        members JSON NOT NULL,
+        similarity DOUBLE NOT NULL,
+        literal_only BOOLEAN NOT NULL,
+        differences JSON,
+        lines INTEGER NOT NULL,
+        lines_removed INTEGER NOT NULL,
+        proposal VARCHAR
+    )
+    """,
+    """
+    CREATE TABLE testsuite_smells (
+        analysis_id VARCHAR NOT NULL,
+        rule_id VARCHAR NOT NULL,
+        rule VARCHAR NOT NULL,
+        path VARCHAR NOT NULL,
+        qualname VARCHAR NOT NULL,
+        lineno INTEGER NOT NULL,
+        reason VARCHAR NOT NULL
+    )
+    """,
+)
+
+
 @dataclass(frozen=True)
 class Migration:
     """One step of the schema's history."""
@@ -211,6 +312,10 @@ MIGRATIONS: tuple[Migration, ...] = (
             *VIEWS,
         ),
     ),
+    # `skillsets analyze-tests`: the inventory of a test suite read with `ast`, its duplicate
+    # clusters and smells (skillsets/testsuite/, warehouse/testsuite.py). One analysis per row of
+    # testsuite_analyses; every other row carries its analysis_id.
+    Migration(3, "test-suite analysis: inventory, clusters, smells", _TESTSUITE),
 )
 #: The schema version this code reads and writes.
 SCHEMA_VERSION = MIGRATIONS[-1].version

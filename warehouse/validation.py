@@ -52,7 +52,7 @@ _UNCHECKED: dict[str, frozenset[str]] = {
     "models": frozenset({"details"}),
     "results": frozenset({"samples"}),
     "compatibility": frozenset({"details"}),
-    "testsuite_analyses": frozenset({"paths", "packages"}),
+    "testsuite_analyses": frozenset({"paths", "packages", "plan"}),
     "testsuite_classes": frozenset({"bases"}),
     "testsuite_tests": frozenset(
         {"fixtures", "parametrizations", "markers", "assertion_kinds", "calls"}
@@ -370,7 +370,7 @@ def _models() -> list[Expectation]:
 
 def _testsuite_analyses() -> list[Expectation]:
     return [
-        *_not_null("analysis_id", "analyzed_at", "paths", "threshold", "seconds", "git_sha"),
+        *_not_null("analysis_id", "analyzed_at", "threshold", "seconds", "git_sha"),
         *_between("threshold", low=0, high=1),
         *_between("modules", "unparsable", "tests", "clusters", "smells", "seconds", high=None),
         _unique("analysis_id"),
@@ -414,7 +414,7 @@ def _testsuite_fixtures() -> list[Expectation]:
 
 def _testsuite_clusters() -> list[Expectation]:
     return [
-        *_not_null("analysis_id", "cluster_id", "kind", "size", "members", "similarity"),
+        *_not_null("analysis_id", "cluster_id", "kind", "size", "similarity"),
         _in_set("kind", ("exact", "near")),
         *_between("size", low=2, high=None),
         *_between("similarity", low=0, high=1),
