@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 
 from cli.output import console, fail
 
@@ -17,10 +18,13 @@ def _split(values: list[str] | None) -> list[str] | None:
 
 
 def run_nightly(**parameters: Any) -> dict[str, Any]:
-    """Run the `nightly` flow in this process (ephemeral Prefect unless PREFECT_API_URL is set)."""
+    """Run the `nightly` flow in this process, reporting to `PREFECT_API_URL`, else to one
+    temporary Prefect server that the Dask workers share (`flows.server`)."""
     from flows.nightly import nightly as nightly_flow
+    from flows.server import shared_prefect_api
 
-    return nightly_flow(**parameters)
+    with shared_prefect_api():
+        return nightly_flow(**parameters)
 
 
 def nightly(
@@ -75,12 +79,41 @@ def nightly(
     print_outcome(result)
 
 
-def print_outcome(result: dict[str, Any]) -> None:
-    """Say what the run found and where its report is."""
-    for hw, counts in result["validation"]["counts"].items():
-        console.print(
-            f"validation {hw}: {counts['pass']} pass, {counts['fail']} fail, {counts['skip']} skip"
+def _causes(problems: list[dict[str, Any]], status: str, top: int = 3) -> list[str]:
+    """The most common causes among the problems of one status, as `n x error: models`."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for p in problems:
+        if p["status"] == status:
+            message = (p["message"] or "").split("\n")[0]
+            key = (p["hardware"], f"{p['error_type'] or 'error'}: {message[:110]}")
+            groups.setdefault(key, []).append(p["model_type"])
+    ranked = sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
+    return [
+        f"{hw}: {len(models)} x {cause} ({', '.join(sorted(models))})"
+        for (hw, cause), models in ranked[:top]
+    ]
+
+
+def print_outcome(result: dict[str, Any], out: Console | None = None) -> None:
+    """Say what the run found: checks per backend with the top causes of failures and of
+    unsupported pairs, the benchmark run and its alerts, and where the report is."""
+    out = out or console
+    validation = result["validation"]
+    problems = validation.get("problems", [])
+    for hw, counts in validation["counts"].items():
+        out.print(
+            f"validation [bold]{hw}[/]: [green]{counts['pass']} pass[/], "
+            f"[red]{counts['fail']} fail[/], {counts.get('unsupported', 0)} unsupported, "
+            f"{counts['skip']} skip"
         )
+    for status, label in (("fail", "top failure causes"), ("unsupported", "unsupported")):
+        lines = _causes(problems, status)
+        if lines:
+            out.print(f"  {label}:")
+            for line in lines:
+                out.print(f"    {line}", highlight=False)
     opened = [a for a in result["alerts"] if a["status"] == "open"]
-    console.print(f"benchmark run {result['benchmark_run_id']}: {len(opened)} open alerts")
-    console.print(f"report: [bold]{result['report']}[/]")
+    out.print(f"benchmark run [bold]{result['benchmark_run_id']}[/]: {len(opened)} open alerts")
+    for alert in opened[:5]:
+        out.print(f"  {alert['severity']}: {alert['message']}", highlight=False)
+    out.print(f"report: [bold]{result['report']}[/]")

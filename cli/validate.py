@@ -225,7 +225,9 @@ def validate(
     err_console.print(
         f"run {run_id}: {len(records)} records in {wall:.1f} s  "
         + "  ".join(
-            f"{hw}: {c['pass']} pass {c['fail']} fail {c['skip']} skip" for hw, c in counts.items()
+            f"{hw}: {c['pass']} pass {c['fail']} fail {c['unsupported']} unsupported "
+            f"{c['skip']} skip"
+            for hw, c in counts.items()
         )
         + f"\ncoverage report: {html_path}",
         highlight=False,

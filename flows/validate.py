@@ -33,8 +33,9 @@ def validate(
     process with time and memory limits. Selected backends absent here are recorded as `skip`.
 
     Returns:
-        `counts`: pass / fail / skip per backend; `passed`: model types that passed on at least
-        one backend; `run_id`.
+        `counts`: pass / fail / unsupported / skip per backend; `passed`: model types that
+        passed on at least one backend; `problems`: each failed or unsupported check (model
+        type, hardware, status, error type, message); `run_id`.
     """
     settings = flow_settings(hardware)
     entries = select(priority, models=models)
@@ -67,6 +68,20 @@ def validate(
         store_compatibility(str(settings.warehouse), records)
     counts = summarise(records)
     for hw, c in counts.items():
-        print(f"{hw}: {c['pass']} pass, {c['fail']} fail, {c['skip']} skip")
+        print(
+            f"{hw}: {c['pass']} pass, {c['fail']} fail, {c['unsupported']} unsupported, "
+            f"{c['skip']} skip"
+        )
     passed = sorted({r.model_type for r in records if r.status == "pass"})
-    return {"counts": counts, "passed": passed, "run_id": run_id}
+    problems = [
+        {
+            "model_type": r.model_type,
+            "hardware": r.hardware,
+            "status": r.status,
+            "error_type": r.error_type,
+            "message": (r.message or "")[:300],
+        }
+        for r in records
+        if r.status in ("fail", "unsupported")
+    ]
+    return {"counts": counts, "passed": passed, "problems": problems, "run_id": run_id}
