@@ -7,6 +7,7 @@ import typer
 from cli import (
     analyze_tests,
     bench,
+    bench_api,
     catalog,
     demo,
     generate,
@@ -14,6 +15,7 @@ from cli import (
     metrics,
     nightly,
     report,
+    serve,
     validate,
     warehouse,
 )
@@ -45,6 +47,8 @@ app.command("check")(detect_cli.check)
 app.command("bench")(bench.bench)
 app.command("nightly")(nightly.nightly)
 app.command("analyze-tests")(analyze_tests.analyze_tests)
+app.command("serve")(serve.serve)
+app.command("bench-api")(bench_api.bench_api)
 
 if __name__ == "__main__":
     app()

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     tls_key_file: Path | None = None
     #: A scheduler reachable beyond loopback without TLS is refused unless this is set.
     allow_insecure_remote: bool = False
+    #: Bearer token `skillsets serve` requires of every request; empty = no token needed.
+    api_token: str = Field(default="", repr=False)
 
     @field_validator("hardware", mode="before")
     @classmethod
