@@ -5,7 +5,8 @@ checked where a real server cannot be made to fail on demand, and so the client'
 can be measured against a server whose time is known. Never part of the product.
 
 The `model` field picks the behaviour:
-    fixed        N fixed tokens (`max_tokens`), `first_token_ms` before the first, then [DONE]
+    fixed        N fixed tokens (`max_tokens`), `first_token_ms` before the first and
+                 `token_ms` between the others, then [DONE]
     stall        sleeps 30 s before answering (a timeout for any client limit below that)
     cut          two tokens, then the connection is dropped mid-stream (no [DONE])
     short        two tokens, then a clean end of stream without [DONE]
@@ -37,7 +38,8 @@ from starlette.routing import Route
 TOKEN = "tok"
 
 
-def make_app(first_token_ms: float = 0.0) -> tuple[Starlette, list[float]]:
+def make_app(first_token_ms: float = 0.0, token_ms: float = 0.0
+             ) -> tuple[Starlette, list[float]]:
     """The app and the list its `fixed` requests append their server-side TTFT (s) to."""
     server_ttft_s: list[float] = []
 
@@ -67,6 +69,8 @@ def make_app(first_token_ms: float = 0.0) -> tuple[Starlette, list[float]]:
                         server_ttft_s.append(time.perf_counter() - arrived)
                         yield chunk
                     else:
+                        if token_ms:
+                            await asyncio.sleep(token_ms / 1000)
                         yield event(TOKEN, "fixed")
                 usage = {"choices": [], "model": "fixed", "usage": {
                     "prompt_tokens": 4, "completion_tokens": n, "total_tokens": n + 4}}
@@ -125,6 +129,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--first-token-ms", type=float, default=0.0)
+    parser.add_argument("--token-ms", type=float, default=0.0)
     args = parser.parse_args()
-    uvicorn.run(make_app(args.first_token_ms)[0], host="127.0.0.1", port=args.port,
+    uvicorn.run(make_app(args.first_token_ms, args.token_ms)[0], host="127.0.0.1", port=args.port,
                 log_level="error")
