@@ -120,7 +120,7 @@ def test_injected_slowdown_raises_exactly_one_alert(warehouse: Warehouse, slowdo
     assert alert["severity"] == severity and alert["status"] == "open"
     assert alert["change"] == pytest.approx(slowdown, abs=0.03)
     assert alert["confidence"] > 0.998 and alert["p_value"] < 0.002
-    assert "bert/cpu/fp32/bs1/inference/latency" in alert["message"]
+    assert "bert/cpu/fp32/tiny/bs1/inference/latency" in alert["message"]
     # Opened on the third night at the new level, refreshed (same id) on the nights after.
     assert [a.alert_id for a in raised] == [alert["alert_id"]] * 3
 
@@ -163,10 +163,10 @@ def test_gate_flags_the_slow_series_only(warehouse: Warehouse) -> None:
     assert result.failed
     statuses = {row.key.label: row.status for row in result.rows}
     assert statuses == {
-        "bert/cpu/fp32/bs1/inference/latency": "regression",
-        "bert/cpu/fp32/bs1/inference/throughput": "unchanged",
-        "bert/cpu/fp32/bs1/throughput/concurrent_workers": "not-judged",
-        "gpt2/cpu/fp32/bs1/inference/latency": "unchanged",
+        "bert/cpu/fp32/tiny/bs1/inference/latency": "regression",
+        "bert/cpu/fp32/tiny/bs1/inference/throughput": "unchanged",
+        "bert/cpu/fp32/tiny/bs1/throughput/concurrent_workers": "not-judged",
+        "gpt2/cpu/fp32/tiny/bs1/inference/latency": "unchanged",
     }
     [regression] = result.regressions
     assert regression.severity == "medium"
@@ -190,7 +190,7 @@ def test_gate_needs_the_history_to_agree_with_the_samples(warehouse: Warehouse) 
                            branch="feature")
     result = check_gate(warehouse, "main", current)
     assert result.baseline.run_id == fast
-    latency = {row.key.label: row for row in result.rows}["bert/cpu/fp32/bs1/inference/latency"]
+    latency = {row.key.label: row for row in result.rows}["bert/cpu/fp32/tiny/bs1/inference/latency"]
     base, cur = (warehouse.query("SELECT samples FROM results WHERE run_id = $1 AND "
                                  "model_type = 'bert' AND metric = 'latency'", [run])["samples"][0]
                  for run in (fast, current))
@@ -229,7 +229,7 @@ def test_cli_check_and_detect(warehouse: Warehouse, tmp_path: Path,
                                  run_id(HISTORY), "--warehouse", str(path), "--markdown",
                                  str(markdown), "--junit", str(junit)])
     assert failed.exit_code == 1, failed.output
-    assert "| critical | `bert/cpu/fp32/bs1/inference/latency` |" in markdown.read_text()
+    assert "| critical | `bert/cpu/fp32/tiny/bs1/inference/latency` |" in markdown.read_text()
     assert ElementTree.parse(junit).getroot().get("failures") == "1"
     passed = runner.invoke(app, ["check", "--baseline", run_id(HISTORY - 2), "--current",
                                  run_id(HISTORY - 1), "--warehouse", str(path)])

@@ -17,7 +17,7 @@ from warehouse.validation import RejectedBatchError
 
 KEY_NAME = (
     "expect_compound_columns_to_be_unique"
-    "(run_id, model_type, hardware, precision, batch_size, benchmark, metric)"
+    "(run_id, model_type, hardware, precision, size, batch_size, benchmark, metric)"
 )
 
 

@@ -74,3 +74,35 @@ def test_a_missing_warehouse_is_not_created_by_readers(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="SKILLSETS_WAREHOUSE"):
         Warehouse.open(tmp_path / "absent.duckdb", read_only=True)
     assert not (tmp_path / "absent.duckdb").exists()
+
+
+def test_size_migration_keeps_old_series_as_tiny(tmp_path: Path) -> None:
+    """A file written before size joined the series key: its rows and series become `tiny`,
+    and a reference-size row of the same series key starts a series of its own."""
+    from warehouse_data import ENV, ENVIRONMENT, result, run
+
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, "
+                "description VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)")
+    for migration in MIGRATIONS[:3]:
+        for statement in migration.statements:
+            con.execute(statement)
+        con.execute("INSERT INTO schema_version VALUES ($1, $2, now())",
+                    [migration.version, migration.description])
+    con.execute("INSERT INTO series VALUES (1, 'bert', 'cpu', 'fp32', 1, 'inference', 'latency')")
+    con.execute(
+        "INSERT INTO results (run_id, environment_id, model_type, hardware, precision, batch_size,"
+        " benchmark, metric, value, unit, measured_at, series_id) VALUES ('run-00', $1, 'bert',"
+        " 'cpu', 'fp32', 1, 'inference', 'latency', 9.5, 'ms', now(), 1)", [ENV])
+    con.close()
+    with Warehouse.open(path, quarantine_dir=tmp_path / "q") as wh:
+        assert wh.schema_version == SCHEMA_VERSION
+        old = wh.query("SELECT size, weights, parameters FROM results")
+        assert old.rows() == [("tiny", None, None)]
+        wh.record_environment(ENVIRONMENT)
+        wh.record_run(run(1))
+        wh.load_results([result(1, "bert", 30.0, metric="latency", size="reference",
+                                weights="random:BertConfig:reference", parameters=109_482_240)])
+        series = wh.query("SELECT series_id, size FROM series ORDER BY series_id")
+    assert series.rows() == [(1, "tiny"), (2, "reference")]

@@ -39,7 +39,8 @@ FRAME_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "value": pl.Float64(), "unit": _TEXT, "n": pl.Int32(), "mean": pl.Float64(),
         "stdev": pl.Float64(), "p50": pl.Float64(), "p90": pl.Float64(), "p99": pl.Float64(),
         "min": pl.Float64(), "max": pl.Float64(), "samples": pl.List(pl.Float64()),
-        "measured_at": _TIME, "execution_precision": _TEXT,
+        "measured_at": _TIME, "execution_precision": _TEXT, "size": _TEXT, "weights": _TEXT,
+        "parameters": pl.Int64(),
     },
     "compatibility": {
         "run_id": _TEXT, "environment_id": _TEXT, "model_type": _TEXT, "hardware": _TEXT,
@@ -52,7 +53,7 @@ FRAME_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "batch_size": pl.Int32(), "benchmark": _TEXT, "metric": _TEXT, "first_bad_run_id": _TEXT,
         "severity": _TEXT, "change": pl.Float64(), "confidence": pl.Float64(),
         "p_value": pl.Float64(), "status": _TEXT, "opened_at": _TIME, "closed_at": _TIME,
-        "closed_by_run_id": _TEXT, "message": _TEXT,
+        "closed_by_run_id": _TEXT, "message": _TEXT, "size": _TEXT,
     },
     # Test-suite analysis (warehouse/testsuite.py); lists and mappings are JSON text.
     "testsuite_analyses": {
@@ -139,7 +140,9 @@ def models_frame(entries: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
 def conform(table: str, frame: pl.DataFrame) -> pl.DataFrame:
     """`frame` with exactly `table`'s columns, in order and of the stored types.
 
-    Missing columns are added as nulls (validation then rejects missing required ones).
+    Missing columns are added as nulls (validation then rejects missing required ones), except
+    `size`, which is `tiny` as in the records and the schema default: a frame written before
+    size joined the series key measured tiny random models.
 
     Raises:
         ValueError: a column the table does not have, or one that cannot be cast, named.
@@ -153,7 +156,8 @@ def conform(table: str, frame: pl.DataFrame) -> pl.DataFrame:
     columns = []
     for name, dtype in schema.items():
         if name not in frame.columns:
-            columns.append(pl.repeat(None, frame.height, dtype=dtype, eager=True).alias(name))
+            value = "tiny" if name == "size" else None
+            columns.append(pl.repeat(value, frame.height, dtype=dtype, eager=True).alias(name))
             continue
         column = frame.get_column(name)
         try:

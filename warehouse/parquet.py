@@ -95,24 +95,44 @@ def _batches(wh: Warehouse, root: Path, table: str) -> list[pl.DataFrame]:
     parts = sorted(p for p in folder.iterdir() if p.is_dir() and p.name.startswith("date="))
     frames = []
     for source in parts or [folder]:
-        frame = wh.query(
+        relation = wh.sql(
             "SELECT * FROM read_parquet($1, hive_partitioning = true, hive_types_autocast = false)",
             [f"{source}/**/*.parquet"],
         )
-        # `table=` and `date=` only name folders; `hardware=` restores a real column.
-        frames.append(frame.select([n for n in FRAME_SCHEMAS[table] if n in frame.columns]))
+        present = set(relation.columns)
+        # `table=` and `date=` only name folders; `hardware=` restores a real column; columns
+        # added by later migrations get the value the migration gave old rows.
+        columns = [
+            f'"{n}"' if n in present else f'{_MIGRATED_DEFAULTS[n]} AS "{n}"'
+            for n in FRAME_SCHEMAS[table]
+            if n in present or n in _MIGRATED_DEFAULTS
+        ]
+        frames.append(relation.project(", ".join(columns)).pl())
     return frames
 
 
+#: Columns later schema migrations added, with the value a folder exported before them means
+#: (as the migrations backfilled the DuckDB file: see schema.py).
+_MIGRATED_DEFAULTS: dict[str, str] = {
+    "execution_precision": "CAST(NULL AS VARCHAR)",
+    "size": "'tiny'",
+    "weights": "CAST(NULL AS VARCHAR)",
+    "parameters": "CAST(NULL AS BIGINT)",
+}
+
+
 def _relation(con: duckdb.DuckDBPyConnection, pattern: str, table: str) -> duckdb.DuckDBPyRelation:
-    """The table's columns from the Parquet files matching `pattern`."""
+    """The table's columns from the Parquet files matching `pattern` (older exports get the
+    columns added since, at the value the migration gave old rows)."""
     relation = con.read_parquet(pattern, hive_partitioning=True)
-    columns = [
-        # Partition values are typed by guess; a backend name is always text.
-        'CAST("hardware" AS VARCHAR) AS "hardware"' if name == "hardware" else f'"{name}"'
-        for name in FRAME_SCHEMAS[table]
-        if name in relation.columns
-    ]
+    columns = []
+    for name in FRAME_SCHEMAS[table]:
+        if name == "hardware":  # partition values are typed by guess; a backend name is text
+            columns.append('CAST("hardware" AS VARCHAR) AS "hardware"')
+        elif name in relation.columns:
+            columns.append(f'"{name}"')
+        elif name in _MIGRATED_DEFAULTS:
+            columns.append(f'{_MIGRATED_DEFAULTS[name]} AS "{name}"')
     return relation.project(", ".join(columns))
 
 
@@ -120,12 +140,13 @@ def _relation(con: duckdb.DuckDBPyConnection, pattern: str, table: str) -> duckd
 _SERIES_VIEWS = (
     """
     CREATE VIEW results AS
-    SELECT *, hash(model_type, hardware, precision, batch_size, benchmark, metric) AS series_id
+    SELECT *, hash(model_type, hardware, precision, size, batch_size, benchmark, metric)
+        AS series_id
     FROM results_files
     """,
     """
     CREATE VIEW series AS
-    SELECT DISTINCT series_id, model_type, hardware, precision, batch_size, benchmark, metric
+    SELECT DISTINCT series_id, model_type, hardware, precision, batch_size, benchmark, metric, size
     FROM results
     """,
 )

@@ -22,9 +22,14 @@ CompatibilityStatus = Literal["pass", "fail", "unsupported", "skip"]
 COMPATIBILITY_STATUSES: tuple[str, ...] = ("pass", "fail", "unsupported", "skip")
 Severity = Literal["low", "medium", "high", "critical"]
 
+#: What was measured: a tiny random-weight model (each type's config shrunk), the type's default
+#: ("reference") architecture with seeded random weights, a real checkpoint, or an API endpoint.
+Size = Literal["tiny", "reference", "checkpoint", "endpoint"]
+SIZES: tuple[str, ...] = ("tiny", "reference", "checkpoint", "endpoint")
+
 #: What identifies one time series of measurements across runs.
 SERIES_KEY: tuple[str, ...] = (
-    "model_type", "hardware", "precision", "batch_size", "benchmark", "metric"
+    "model_type", "hardware", "precision", "size", "batch_size", "benchmark", "metric"
 )
 #: One result row per series per run: loading the same key twice adds nothing.
 RESULT_KEY: tuple[str, ...] = ("run_id", *SERIES_KEY)
@@ -54,7 +59,7 @@ class RunRecord(BaseModel):
 class ResultRecord(BaseModel):
     """One benchmark metric, long format.
 
-    The series key is (model_type, hardware, precision, batch_size, benchmark, metric).
+    The series key is (model_type, hardware, precision, size, batch_size, benchmark, metric).
     Statistics columns are filled where the metric has samples (latencies); `samples` may hold the
     raw sample values so distributions can be compared later.
     """
@@ -83,6 +88,13 @@ class ResultRecord(BaseModel):
         default=None,
         description="what the backend reported it executed (`f32`, `bf16`...); None: unknown",
     )
+    size: Size = "tiny"
+    weights: str | None = Field(
+        default=None,
+        description="`pretrained:<dir or id>@<hash of the weight files>` or "
+        "`random:<ConfigClass>:<size>`; None: not recorded",
+    )
+    parameters: int | None = Field(default=None, description="parameters of the model measured")
 
 
 class CompatibilityRecord(BaseModel):
@@ -125,3 +137,4 @@ class AlertRecord(BaseModel):
     closed_at: datetime | None = None
     closed_by_run_id: str | None = None
     message: str = ""
+    size: Size = "tiny"

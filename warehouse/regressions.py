@@ -47,6 +47,7 @@ from warehouse.store import Warehouse
 log = logging.getLogger(__name__)
 
 _KEY = ", ".join(SERIES_KEY)
+_R_KEY = ", ".join(f"r.{name}" for name in SERIES_KEY)
 #: Fewest raw samples on each side for the gate to compare samples with a rank test.
 MIN_SAMPLES = 5
 #: Newest commits of a branch searched for a measured run when BRANCH is resolved through git.
@@ -59,15 +60,16 @@ class SeriesKey(NamedTuple):
     model_type: str
     hardware: str
     precision: str
+    size: str
     batch_size: int
     benchmark: str
     metric: str
 
     @property
     def label(self) -> str:
-        """Compact human name: `bert/cpu/fp32/bs1/inference/latency`."""
-        return (f"{self.model_type}/{self.hardware}/{self.precision}/bs{self.batch_size}/"
-                f"{self.benchmark}/{self.metric}")
+        """Compact human name: `bert/cpu/fp32/reference/bs1/inference/latency`."""
+        return (f"{self.model_type}/{self.hardware}/{self.precision}/{self.size}/"
+                f"bs{self.batch_size}/{self.benchmark}/{self.metric}")
 
     @classmethod
     def of(cls, row: dict) -> SeriesKey:
@@ -76,8 +78,14 @@ class SeriesKey(NamedTuple):
 
 
 def alert_id(key: SeriesKey, first_bad_run_id: str) -> str:
-    """Deterministic id of the alert for the change of `key` that starts at `first_bad_run_id`."""
-    digest = hashlib.sha1("\x1f".join([*map(str, key), first_bad_run_id]).encode()).hexdigest()
+    """Deterministic id of the alert for the change of `key` that starts at `first_bad_run_id`.
+
+    A tiny series hashes without its size, as before size joined the key, so an alert opened
+    before schema 4 keeps its id and is not opened a second time.
+    """
+    parts = [str(v) for f, v in zip(key._fields, key, strict=True)
+             if not (f == "size" and v == "tiny")]
+    digest = hashlib.sha1("\x1f".join([*parts, first_bad_run_id]).encode()).hexdigest()
     return f"reg-{digest[:16]}"
 
 
@@ -109,11 +117,9 @@ def touched_history(wh: History, run_id: str, history: int) -> pl.DataFrame:
         WITH target AS (
             SELECT {_KEY}, measured_at AS target_at FROM results WHERE run_id = $run_id
         ), points AS (
-            SELECT r.model_type, r.hardware, r.precision, r.batch_size, r.benchmark, r.metric,
-                   r.run_id, r.measured_at, r.value, r.unit,
+            SELECT {_R_KEY}, r.run_id, r.measured_at, r.value, r.unit,
                    row_number() OVER (
-                       PARTITION BY r.model_type, r.hardware, r.precision, r.batch_size,
-                                    r.benchmark, r.metric
+                       PARTITION BY {_R_KEY}
                        ORDER BY r.measured_at DESC, r.run_id DESC
                    ) AS back
             FROM results AS r JOIN target AS t USING ({_KEY})

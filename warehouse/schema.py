@@ -316,6 +316,34 @@ MIGRATIONS: tuple[Migration, ...] = (
     # clusters and smells (skillsets/testsuite/, warehouse/testsuite.py). One analysis per row of
     # testsuite_analyses; every other row carries its analysis_id.
     Migration(3, "test-suite analysis: inventory, clusters, smells", _TESTSUITE),
+    # What was measured: `size` (tiny, reference, checkpoint, endpoint) joins the series key, so a
+    # tiny random model's history never mixes with a real checkpoint's; `weights` names them and
+    # `parameters` counts them. Every row before this was a tiny random-weight model (the only
+    # size the benchmarks could run), so old rows and series become `tiny`; their weights and
+    # parameter counts were not recorded and stay null.
+    Migration(4, "size, weights and parameters of what was measured; size in the series key", (
+        "ALTER TABLE results ADD COLUMN size VARCHAR DEFAULT 'tiny'",
+        "ALTER TABLE results ADD COLUMN weights VARCHAR",
+        "ALTER TABLE results ADD COLUMN parameters BIGINT",
+        "ALTER TABLE alerts ADD COLUMN size VARCHAR DEFAULT 'tiny'",
+        """
+        CREATE TABLE series_sized (
+            series_id INTEGER PRIMARY KEY,
+            model_type VARCHAR NOT NULL,
+            hardware VARCHAR NOT NULL,
+            precision VARCHAR NOT NULL,
+            batch_size INTEGER NOT NULL,
+            benchmark VARCHAR NOT NULL,
+            metric VARCHAR NOT NULL,
+            size VARCHAR NOT NULL,
+            UNIQUE (model_type, hardware, precision, size, batch_size, benchmark, metric)
+        )
+        """,
+        "INSERT INTO series_sized SELECT *, 'tiny' FROM series",
+        "DROP TABLE series",
+        "ALTER TABLE series_sized RENAME TO series",
+        *VIEWS,
+    )),
 )
 #: The schema version this code reads and writes.
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -28,6 +28,7 @@ from warehouse.records import (
     COMPATIBILITY_KEY,
     COMPATIBILITY_STATUSES,
     RESULT_KEY,
+    SIZES,
     UNITS,
 )
 
@@ -306,6 +307,8 @@ def _results() -> list[Expectation]:
         *_between("batch_size", "n", low=1, high=None),
         _in_set("unit", UNITS),
         _in_set("benchmark", BENCHMARKS),
+        _in_set("size", SIZES),
+        *_between("parameters", low=1, high=None),
         _ordered("p90", "p50"),
         _ordered("p99", "p90"),
         _ordered("max", "min"),
@@ -332,7 +335,8 @@ def _compatibility() -> list[Expectation]:
 def _alerts() -> list[Expectation]:
     import great_expectations.expectations as gxe
 
-    required = ("alert_id", "model_type", "hardware", "precision", "batch_size", "benchmark")
+    required = ("alert_id", "model_type", "hardware", "precision", "size", "batch_size",
+                "benchmark")
     return [
         *_not_null(*required, "metric", "first_bad_run_id", "severity", "change", "confidence"),
         *_not_null("p_value", "status", "opened_at"),
@@ -415,7 +419,7 @@ def _testsuite_fixtures() -> list[Expectation]:
 def _testsuite_clusters() -> list[Expectation]:
     return [
         *_not_null("analysis_id", "cluster_id", "kind", "size", "similarity"),
-        _in_set("kind", ("exact", "near")),
+        _in_set("kind", ("exact", "near", "block")),
         *_between("size", low=2, high=None),
         *_between("similarity", low=0, high=1),
         *_between("lines", "lines_removed", high=None),
