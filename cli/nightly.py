@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import typer
@@ -85,6 +86,8 @@ def _causes(problems: list[dict[str, Any]], status: str, top: int = 3) -> list[s
     for p in problems:
         if p["status"] == status:
             message = (p["message"] or "").split("\n")[0]
+            # "[load] t5: openvino runs ..." -> "openvino runs ...": the models are listed apart.
+            message = re.sub(r"^\[\w+\] ", "", message).removeprefix(f"{p['model_type']}: ")
             key = (p["hardware"], f"{p['error_type'] or 'error'}: {message[:110]}")
             groups.setdefault(key, []).append(p["model_type"])
     ranked = sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))

@@ -32,6 +32,8 @@ class _TerminalHandler(logging.Handler):
         self.console = console
 
     def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("View at "):
+            return  # the temporary API's URL is gone once the run ends; the summary says how
         flow = getattr(record, "flow_name", None) or "flow"
         stamp = self.formatter.formatTime(record, "%H:%M:%S") if self.formatter else ""
         try:

@@ -39,5 +39,10 @@ def shared_prefect_api() -> Iterator[str]:
         with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
             yield server.api_url
     finally:
+        # Send the logs still queued for the API before it goes, or Prefect prints
+        # "Error logging to API" when its log worker next wakes up.
+        from prefect.logging.handlers import APILogHandler
+
+        APILogHandler().flush()
         os.environ.pop("PREFECT_API_URL", None)
         server.stop()
