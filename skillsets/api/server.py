@@ -1,6 +1,6 @@
 """The OpenAI-compatible HTTP API over served skills: FastAPI app and its request schemas.
 
-Endpoints: `GET /v1/models`, `POST /v1/embeddings`, `POST /v1/completions`,
+Endpoints: `GET /health`, `GET /v1/models`, `POST /v1/embeddings`, `POST /v1/completions`,
 `POST /v1/chat/completions` (both with `stream: true` as server-sent events, one event per
 generated token, then `data: [DONE]`). Errors use OpenAI's `{"error": {...}}` body.
 """
@@ -48,11 +48,25 @@ class CompletionRequest(_Generation):
     prompt: str | list[str]
 
 
+class TextPart(BaseModel):
+    """A text part of a message's content (OpenAI's `[{"type": "text", "text": ...}]` form)."""
+
+    type: Literal["text"]
+    text: str
+
+
 class ChatMessage(BaseModel):
     """One chat message."""
 
     role: Literal["system", "user", "assistant", "tool", "developer"]
-    content: str
+    content: str | list[TextPart]
+
+    @property
+    def text(self) -> str:
+        """The content as one string (text parts joined)."""
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(part.text for part in self.content)
 
 
 class ChatRequest(_Generation):
@@ -89,7 +103,7 @@ def chat_prompt(messages: list[ChatMessage]) -> str:
 
     Tiny and random-weight skills ship no chat template, so every model gets this plain one.
     """
-    lines = [f"{m.role}: {m.content}" for m in messages]
+    lines = [f"{m.role}: {m.text}" for m in messages]
     return "\n".join([*lines, "assistant:"])
 
 
@@ -122,7 +136,8 @@ def create_app(models: Mapping[str, ServedModel], api_token: str | None = None) 
 
     @app.middleware("http")
     async def _bearer(request: Request, call_next: Any) -> Any:
-        if api_token:
+        # /health answers without the token, as vLLM's does: load balancers probe it.
+        if api_token and request.url.path != "/health":
             given = request.headers.get("authorization", "")
             # Constant-time comparison: the token is a secret.
             if not secrets.compare_digest(given.encode(), f"Bearer {api_token}".encode()):
@@ -144,6 +159,10 @@ def create_app(models: Mapping[str, ServedModel], api_token: str | None = None) 
             raise ApiError(400, f"model {name!r} is a {model.kind} model; this endpoint needs "
                            f"a {kind} one", "invalid_request_error")
         return model
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
 
     @app.get("/v1/models")
     def list_models() -> dict[str, Any]:
