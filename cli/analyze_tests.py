@@ -27,6 +27,11 @@ def analyze_tests(
         typer.Option("--rules", help="Comma-separated smell rules, ids or names (default all)."),
     ] = None,
     long_lines: Annotated[int, typer.Option(help="Line limit of the long-test rule.")] = 50,
+    min_block_lines: Annotated[
+        int,
+        typer.Option(help="Shortest run of statements shared by tests that is reported as a "
+                          "block cluster; 0 = none."),
+    ] = 4,
     packages: Annotated[
         str,
         typer.Option(help="Installed packages whose deprecated APIs tests must not call "
@@ -58,7 +63,7 @@ def analyze_tests(
             paths, settings.warehouse, folder, threshold=threshold,
             packages=[p.strip() for p in packages.split(",") if p.strip()],
             rules=[r.strip() for r in rules.split(",") if r.strip()] if rules else None,
-            long_lines=long_lines, analysis_id=analysis_id,
+            long_lines=long_lines, min_block_lines=min_block_lines, analysis_id=analysis_id,
             cache_dir=settings.output_dir / "cache",
             quarantine_dir=settings.output_dir / "quarantine",
         )

@@ -223,7 +223,7 @@ def test_other(x):
         with open(item) as handle:
             assert handle.read() == item
 ''')
-    analysis = analyze_suite([tmp_path], threshold=0.8)
+    analysis = analyze_suite([tmp_path], threshold=0.8, min_block_lines=0)
     assert [(c.kind, [m.rsplit("::", 1)[1] for m in c.members]) for c in analysis.clusters] == [
         ("near", ["test_one", "test_two"])
     ]
@@ -231,7 +231,46 @@ def test_other(x):
     assert 0.8 <= near.similarity < 1
     assert ("identifier", ("", "log")) not in [(d.kind, d.values) for d in near.differences]
     assert ("name", ("", "log")) in [(d.kind, d.values) for d in near.differences]
-    assert analyze_suite([tmp_path], threshold=1.0).clusters == ()
+    assert analyze_suite([tmp_path], threshold=1.0, min_block_lines=0).clusters == ()
+
+
+def test_statements_shared_by_different_tests_are_a_block_cluster(tmp_path: Path) -> None:
+    setup = """
+    X = np.array(
+        [[1, 3], [2, 1]],
+        dtype=float,
+    )
+    y = fit(X)  # a comment does not matter"""
+    # The copy binds the data to another name and has no comment: still the same block.
+    nested = textwrap.indent(setup, "    ").replace("X = np", "X_train = np").replace(
+        "  # a comment does not matter", ""
+    )
+    _write(tmp_path, "test_blocks.py", f'''
+def test_logistic():{setup}
+    assert logistic(X, y) > 0
+
+
+def test_svm(kernel):
+    """Different test, same setup."""
+    for gamma in (1, 2):{nested}
+        assert svm(X, y, gamma, kernel)
+
+
+def test_short():
+    X = np.array([[1, 3], [2, 1]], dtype=float)
+    assert X.shape
+''')
+    analysis = analyze_suite([tmp_path], threshold=1.0)
+    assert len(analysis.clusters) == 1
+    block = analysis.clusters[0]
+    assert block.kind == "block" and block.cluster_id == "block-1"
+    name = f"{tmp_path.name}/test_blocks.py"
+    assert block.members == (f"{name}::test_logistic", f"{name}::test_svm")
+    assert [(d.kind, d.values) for d in block.differences] == [
+        ("location", (f"{name}:2-6", f"{name}:13-17"))
+    ]
+    assert (block.lines, block.lines_removed) == (10, 3)
+    assert "the same statements in each" in build_plan(analysis)
 
 
 def test_a_syntax_error_is_recorded_and_the_rest_is_analysed(tmp_path: Path) -> None:

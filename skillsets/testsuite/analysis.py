@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from skillsets.testsuite.blocks import MIN_BLOCK_LINES, find_shared_blocks
 from skillsets.testsuite.clusters import Cluster, find_clusters
 from skillsets.testsuite.deprecations import DeprecatedApi
 from skillsets.testsuite.fingerprint import Fingerprint, fingerprint
@@ -24,7 +25,7 @@ class SuiteAnalysis:
         modules: one inventory per file; unparsable files have `error` set.
         tests: every test, in suite order.
         fingerprints: `fingerprints[i]` is the fingerprint of `tests[i]`.
-        clusters: exact and near clusters, most lines removed first.
+        clusters: exact, near and block clusters, most lines removed first.
         smells: every finding.
         threshold: the near-duplicate Jaccard threshold used.
         seconds: wall time of the analysis (reading to smells), in seconds.
@@ -70,6 +71,7 @@ def analyze_suite(
     packages: Mapping[str, str] | None = None,
     rules: Iterable[Rule] | None = None,
     long_lines: int = LONG_TEST_LINES,
+    min_block_lines: int = MIN_BLOCK_LINES,
 ) -> SuiteAnalysis:
     """Read every test module under `paths` with `ast` and analyse it; nothing is imported or run.
 
@@ -81,6 +83,8 @@ def analyze_suite(
         packages: the versions `deprecated` was read from, kept with the analysis.
         rules: the smell rules to apply (default all).
         long_lines: the line limit of the `long-test` rule.
+        min_block_lines: shortest run of statements shared by tests that makes a `block`
+            cluster (see `blocks.py`); 0 = no block clusters.
 
     Raises:
         FileNotFoundError: a path does not exist.
@@ -92,7 +96,10 @@ def analyze_suite(
     modules = tuple(read_module(path, shown) for path, shown in _display_paths(paths))
     tests = tuple(test for module in modules for test in module.tests)
     prints = tuple(fingerprint(test.node) for test in tests)
-    clusters = tuple(find_clusters(tests, prints, threshold))
+    found = find_clusters(tests, prints, threshold)
+    if min_block_lines:
+        found += find_shared_blocks(tests, min_block_lines)
+    clusters = tuple(sorted(found, key=lambda c: -c.lines_removed))
     smells = tuple(find_smells(modules, deprecated, rules=rules, long_lines=long_lines))
     return SuiteAnalysis(
         paths=tuple(str(p) for p in paths),

@@ -44,7 +44,8 @@ class Cluster:
 
     Attributes:
         cluster_id: `exact-N` or `near-N`, numbered by lines removed (largest first).
-        kind: `exact` (same shape) or `near` (Jaccard over shingles >= the threshold).
+        kind: `exact` (same shape), `near` (Jaccard over shingles >= the threshold) or `block`
+            (a run of statements shared word for word, see `blocks.py`).
         members: test ids (`path::qualname`) in suite order.
         similarity: the lowest confirmed Jaccard between joined shapes (1.0 for exact).
         differences: for exact clusters, the differing leaf positions; for near clusters, the

@@ -11,13 +11,18 @@ from __future__ import annotations
 import ast
 import hashlib
 from dataclasses import dataclass
+from typing import NamedTuple
 
-#: AST fields that carry no structure worth comparing (load/store context, type comments).
-_SKIPPED_FIELDS = frozenset({"ctx", "type_comment", "kind", "type_params"})
+#: AST fields that carry no structure worth comparing: load/store context, type comments and
+#: annotations; identifiers (recorded as leaves instead).
+_SKIPPED_FIELDS = frozenset({
+    "ctx", "type_comment", "kind", "type_params", "annotation", "returns",
+    "attr", "name", "arg", "id", "module", "asname",
+})
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
-@dataclass(frozen=True)
-class Leaf:
+class Leaf(NamedTuple):
     """An identifier or literal at one position of the normalised tree.
 
     `kind` is `literal`; `name` (a free name read as a value: a module-level function, class
@@ -52,66 +57,66 @@ def _body(node: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.stmt]:
     return body
 
 
-def _locals(node: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
-    """Names the test binds itself (assignments, loop and `with` targets, nested definitions)."""
-    bound: set[str] = set()
-    for child in ast.walk(node):
-        if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store | ast.Del):
-            bound.add(child.id)
-        elif isinstance(child, ast.ExceptHandler) and child.name:
-            bound.add(child.name)
-        elif child is not node and isinstance(
-            child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
-        ):
-            bound.add(child.name)
-    return bound
-
-
 class _Walker:
     """One pass over a test's arguments and body collecting tokens, leaves and leaf nodes.
 
     Written by hand rather than with `ast.NodeVisitor`: the visitor dispatches through
-    `getattr` per node, and this walk runs over every node of every test in the suite.
+    `getattr` per node, and this walk runs over every node of every test in the suite. The
+    names the test binds are collected on the same pass, and its leaves renamed after it.
     """
 
-    def __init__(self, local_names: set[str], keep_nodes: bool) -> None:
-        self.local_names = local_names
-        self.numbering: dict[str, str] = {}
+    def __init__(self, keep_nodes: bool) -> None:
         self.tokens: list[str] = []
-        self.leaves: list[Leaf] = []
+        self.raw: list[tuple[str, str]] = []
         self.nodes: list[ast.AST] = []
+        self.bound: set[str] = set()
         self.keep_nodes = keep_nodes
 
     def leaf(self, kind: str, value: str, node: ast.AST) -> None:
-        if kind != "literal" and value in self.local_names:
-            kind = "local"
-            value = self.numbering.setdefault(value, f"v{len(self.numbering)}")
-        self.leaves.append(Leaf(kind, value))
+        self.raw.append((kind, value))
         if self.keep_nodes:
             self.nodes.append(node)
 
+    def leaves(self) -> tuple[Leaf, ...]:
+        """The leaves, with every name the test binds numbered by first use (`v0`, `v1`...)."""
+        numbering: dict[str, str] = {}
+        found = []
+        for kind, value in self.raw:
+            if kind != "literal" and value in self.bound:
+                found.append(Leaf("local", numbering.setdefault(value, f"v{len(numbering)}")))
+            else:
+                found.append(Leaf(kind, value))
+        return tuple(found)
+
     def walk(self, node: ast.AST) -> None:
-        self.tokens.append(type(node).__name__)
-        if isinstance(node, ast.Constant):
-            self.leaf("literal", repr(node.value), node)
+        kind = type(node)
+        self.tokens.append(kind.__name__)
+        if kind is ast.Constant:
+            self.leaf("literal", repr(node.value), node)  # type: ignore[attr-defined]
             return
-        if isinstance(node, ast.Name):
-            self.leaf("name", node.id, node)
+        if kind is ast.Name:
+            if type(node.ctx) is not ast.Load:  # type: ignore[attr-defined]
+                self.bound.add(node.id)  # type: ignore[attr-defined]
+            self.leaf("name", node.id, node)  # type: ignore[attr-defined]
             return
-        if isinstance(node, ast.Attribute):
-            self.walk(node.value)
-            self.leaf("identifier", node.attr, node)
+        if kind is ast.Attribute:
+            self.walk(node.value)  # type: ignore[attr-defined]
+            self.leaf("identifier", node.attr, node)  # type: ignore[attr-defined]
             return
-        if isinstance(node, ast.arg | ast.keyword):
-            self.leaf("identifier", node.arg or "**", node)
-        elif isinstance(node, ast.alias):
-            self.leaf("identifier", f"{node.name} as {node.asname}", node)
+        if kind is ast.arg or kind is ast.keyword:
+            self.leaf("identifier", node.arg or "**", node)  # type: ignore[attr-defined]
+        elif kind is ast.alias:
+            self.leaf("identifier", f"{node.name} as {node.asname}", node)  # type: ignore[attr-defined]
             return
-        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            self.leaf("identifier", node.name, node)
-        for name, value in ast.iter_fields(node):
-            if name in _SKIPPED_FIELDS or name == "annotation":
+        elif kind in _DEFINITIONS:
+            self.bound.add(node.name)  # type: ignore[attr-defined]
+            self.leaf("identifier", node.name, node)  # type: ignore[attr-defined]
+        elif kind is ast.ExceptHandler and node.name:  # type: ignore[attr-defined]
+            self.bound.add(node.name)  # type: ignore[attr-defined]
+        for name in node._fields:
+            if name in _SKIPPED_FIELDS:
                 continue
+            value = getattr(node, name, None)
             if isinstance(value, list):
                 self.tokens.append(f"[{len(value)}")
                 for item in value:
@@ -121,14 +126,12 @@ class _Walker:
                         self.tokens.append("None")
             elif isinstance(value, ast.AST):
                 self.walk(value)
-            elif isinstance(value, str) and name in ("attr", "name", "arg", "id", "module"):
-                continue  # identifiers: recorded as leaves above
             elif value is not None and not isinstance(value, str):
-                self.tokens.append(str(value))
+                self.tokens.append(str(value))  # e.g. ImportFrom.level, a conversion flag
 
 
 def _walked(node: ast.FunctionDef | ast.AsyncFunctionDef, keep_nodes: bool) -> _Walker:
-    walker = _Walker(_locals(node), keep_nodes)
+    walker = _Walker(keep_nodes)
     walker.walk(node.args)
     for statement in _body(node):
         walker.walk(statement)
@@ -144,7 +147,19 @@ def fingerprint(node: ast.FunctionDef | ast.AsyncFunctionDef) -> Fingerprint:
     walker = _walked(node, keep_nodes=False)
     tokens = tuple(walker.tokens)
     digest = hashlib.blake2b("\x1f".join(tokens).encode(), digest_size=12).hexdigest()
-    return Fingerprint(digest, tokens, tuple(walker.leaves))
+    return Fingerprint(digest, tokens, walker.leaves())
+
+
+def literal_blind_key(node: ast.AST) -> int:
+    """A hash of `node`'s tree with its names but without its literal values.
+
+    Two statements or expressions with the same key differ at most in literals (`random_state=0`
+    against `random_state=1`); unlike `fingerprint`, names are kept and not renumbered.
+    """
+    walker = _Walker(keep_nodes=False)
+    walker.walk(node)
+    names = tuple(value for kind, value in walker.raw if kind != "literal")
+    return hash((tuple(walker.tokens), names))
 
 
 def leaf_nodes(node: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.AST]:

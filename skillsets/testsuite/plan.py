@@ -39,6 +39,7 @@ def suite_shape(analysis: SuiteAnalysis) -> dict[str, Any]:
         "skip/skipif/xfail markers": sum(markers[n] for n in ("skip", "skipif", "xfail")),
         "exact clusters": sum(c.kind == "exact" for c in analysis.clusters),
         "near clusters": sum(c.kind == "near" for c in analysis.clusters),
+        "shared-block clusters": sum(c.kind == "block" for c in analysis.clusters),
         "tests in clusters": len({m for c in analysis.clusters for m in c.members}),
         "lines a merge of every cluster removes": sum(c.lines_removed for c in analysis.clusters),
         "smells": len(analysis.smells),
@@ -56,6 +57,8 @@ def _action(cluster: Cluster) -> str:
         return "identical: keep one"
     if cluster.kind == "exact":
         return "same shape, different attributes/arguments: a shared helper"
+    if cluster.kind == "block":
+        return "the same statements in each (locations below): extract a helper or fixture"
     return f"similar shapes (Jaccard >= {cluster.similarity}): a shared helper or fixture"
 
 

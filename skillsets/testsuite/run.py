@@ -10,6 +10,7 @@ from pathlib import Path
 
 from hardware.fingerprint import git_sha
 from skillsets.testsuite.analysis import SuiteAnalysis, analyze_suite
+from skillsets.testsuite.blocks import MIN_BLOCK_LINES
 from skillsets.testsuite.deprecations import DEFAULT_PACKAGES, installed_deprecations
 from skillsets.testsuite.plan import build_plan
 from skillsets.testsuite.records import analysis_rows
@@ -39,6 +40,7 @@ def analyze_and_store(
     packages: Sequence[str] = DEFAULT_PACKAGES,
     rules: Iterable[str] | None = None,
     long_lines: int = LONG_TEST_LINES,
+    min_block_lines: int = MIN_BLOCK_LINES,
     analysis_id: str | None = None,
     cache_dir: Path | None = None,
     quarantine_dir: Path | None = None,
@@ -54,6 +56,7 @@ def analyze_and_store(
             empty = none.
         rules: smell rule ids or names (default all).
         long_lines: the `long-test` limit.
+        min_block_lines: shortest shared run of statements that makes a block cluster; 0 = none.
         analysis_id: the id stored with every row; default a new UUID (the flow passes its
             run id).
         cache_dir: where deprecation scans are cached per package version.
@@ -68,7 +71,7 @@ def analyze_and_store(
     deprecated, versions = installed_deprecations(packages, cache_dir) if packages else ({}, {})
     analysis = analyze_suite(
         paths, threshold=threshold, deprecated=deprecated, packages=versions, rules=picked,
-        long_lines=long_lines,
+        long_lines=long_lines, min_block_lines=min_block_lines,
     )
     analysis_id = analysis_id or uuid.uuid4().hex
     plan = build_plan(analysis)
