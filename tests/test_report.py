@@ -18,7 +18,7 @@ from warehouse.store import Warehouse
 
 CHARTS = [
     "trend", "hardware-comparison", "startup", "throughput-scaling", "compatibility", "coverage",
-    "movers",
+    "movers", "api-latency",
 ]
 MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "pdf": b"%PDF-", "svg": b"<svg"}
 

@@ -21,7 +21,7 @@ import polars as pl
 import vl_convert
 
 from hardware.names import UnknownNameError
-from warehouse import charts
+from warehouse import charts, charts_api
 from warehouse.analysis import NOT_JUDGED, detect_change_points, higher_is_better, trend
 from warehouse.queries import compatibility_matrix, coverage_by_family
 from warehouse.records import SERIES_KEY
@@ -366,6 +366,7 @@ def build_charts(data: ReportData) -> dict[str, alt.TopLevelMixin]:
             tier_coverage(data.models, data.compatibility, data.tiers), data.tiers
         ),
         "movers": charts.movers_chart(movers),
+        "api-latency": charts_api.api_latency_chart(data.history),
     }
 
 
