@@ -16,7 +16,13 @@ from hardware.names import UnknownNameError
 from hardware.registry import resolve_hardware
 from skillsets.bench.measure import MeasureConfig
 from skillsets.bench.precision import parse_precisions
-from skillsets.bench.spec import KINDS, BenchmarkOutcome
+from skillsets.bench.spec import (
+    KINDS,
+    REAL_OUTPUT_TOKENS,
+    REAL_PROMPT_TOKENS,
+    BenchmarkOutcome,
+    generation_lengths,
+)
 from skillsets.bench.sweep import SweepResult, plan_sweep, run_benchmark_sweep
 from skillsets.plan import order_longest_first
 from skillsets.settings import SettingsError, load_settings
@@ -40,13 +46,20 @@ def parse_batch_sizes(text: str) -> list[int]:
     return sizes
 
 
-def _models(models: list[str] | None, priority: str | None) -> list[str]:
+def _models(models: list[str] | None, priority: str | None, checkpoints: bool = False) -> list[str]:
     from skillsets.catalog import select
 
     if models and priority:
         fail("give --model or --priority, not both (--model names the exact models to run)")
+    if checkpoints and not models and not priority:
+        return []  # only the checkpoints are measured
     entries = select(priority or "critical", models=models or None)
     return [entry.model_type for entry in entries]
+
+
+class Size(StrEnum):
+    tiny = "tiny"
+    reference = "reference"
 
 
 def _summary(result: SweepResult) -> Table:
@@ -55,6 +68,7 @@ def _summary(result: SweepResult) -> Table:
         "model",
         "hardware",
         "precision",
+        "size",
         "batch",
         "benchmark",
         "metric",
@@ -70,6 +84,7 @@ def _summary(result: SweepResult) -> Table:
             row.model_type,
             row.hardware,
             row.precision,
+            row.size,
             str(row.batch_size),
             row.benchmark,
             row.metric,
@@ -85,12 +100,12 @@ def _markdown(result: SweepResult) -> str:
         "",
         f"Wall time {result.wall_seconds:.1f} s.",
         "",
-        "| model | hardware | precision | batch | benchmark | metric | value | unit | n |",
-        "| --- | --- | --- | ---: | --- | --- | ---: | --- | ---: |",
+        "| model | hardware | precision | size | batch | benchmark | metric | value | unit | n |",
+        "| --- | --- | --- | --- | ---: | --- | --- | ---: | --- | ---: |",
     ]
     for r in result.rows:
         lines.append(
-            f"| {r.model_type} | {r.hardware} | {r.precision} | {r.batch_size} | "
+            f"| {r.model_type} | {r.hardware} | {r.precision} | {r.size} | {r.batch_size} | "
             f"{r.benchmark} | {r.metric} | {r.value:.6g} | {r.unit} | {r.n or ''} |"
         )
     notes = [o for o in result.outcomes if o.reason]
@@ -164,10 +179,35 @@ def bench(
         ),
     ] = False,
     run_id: Annotated[str | None, typer.Option(help="Run id (default: a new one).")] = None,
+    size: Annotated[
+        Size,
+        typer.Option(help="tiny: the catalog's 2-layer random model; reference: the type's "
+                     "default config (bert-base for bert) with seeded random weights."),
+    ] = Size.reference,
+    checkpoint: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--checkpoint",
+            help="A checkpoint to measure (repeatable): a folder with config.json or a model id "
+            "in the HF cache, as PATH or MODEL_TYPE=PATH. Without --model/--priority only the "
+            "checkpoints run.",
+        ),
+    ] = None,
+    prompt_tokens: Annotated[
+        int | None,
+        typer.Option(min=1, help=f"Prompt tokens of generators (default {REAL_PROMPT_TOKENS} "
+                     "at reference size and for checkpoints; the example text at tiny)."),
+    ] = None,
+    output_tokens: Annotated[
+        int | None,
+        typer.Option(min=1, help=f"Tokens per generate() (default {REAL_OUTPUT_TOKENS} at "
+                     "reference size and for checkpoints; the runtime's 8 at tiny)."),
+    ] = None,
 ) -> None:
     """Benchmark inference (latency per batch size, load times, memory) and throughput
     (concurrent workers vs sequential) on Dask workers tagged with each backend."""
     from hardware.cluster import connect, start_local_cluster
+    from skillsets.runtime.weights import SkillUnavailableError, parse_checkpoint
 
     try:
         settings = load_settings(
@@ -176,9 +216,14 @@ def bench(
             warehouse=warehouse,
         )
         precisions = parse_precisions(precision)
-        models = _models(model, priority)
-    except (SettingsError, UnknownNameError, ValueError) as exc:
+        # Resolved before anything starts: a name that is not on disk stops the run here.
+        checkpoints = [parse_checkpoint(text) for text in checkpoint or []]
+        models = _models(model, priority, checkpoints=bool(checkpoints))
+    except (SettingsError, UnknownNameError, SkillUnavailableError, ValueError) as exc:
         fail(str(exc))
+    prompt_tokens, output_tokens = generation_lengths(
+        size.value, prompt_tokens, output_tokens, checkpoints=bool(checkpoints)
+    )
     sizes = parse_batch_sizes(batch_sizes)
     present, absent = resolve_hardware(settings.hardware)
     for name in absent:
@@ -204,6 +249,11 @@ def bench(
         concurrent_workers=concurrent_workers,
         throughput_calls=runs,
         measure_import=not skip_import,
+        size=size.value,
+        checkpoints=checkpoints,
+        memory_budget=settings.memory_budget,
+        prompt_tokens=prompt_tokens,
+        output_tokens=output_tokens,
     )
     # Longest-first from the warehouse's task times (model size where there is no history).
     plan = order_longest_first(plan, stored_task_durations(settings.warehouse))
@@ -217,6 +267,10 @@ def bench(
         "min_seconds": min_seconds,
         "warmup": warmup,
         "concurrent_workers": concurrent_workers,
+        "size": size.value,
+        "checkpoints": [f"{t}={p}" for t, p in checkpoints],
+        "prompt_tokens": prompt_tokens,
+        "output_tokens": output_tokens,
     }
 
     if settings.scheduler_address:
@@ -238,8 +292,8 @@ def bench(
                 progress.update(
                     bar,
                     advance=1,
-                    description=f"{spec.model_type}/{spec.hardware}/{spec.precision} "
-                    f"{outcome.status}",
+                    description=f"{spec.model_type}/{spec.hardware}/{spec.precision}/"
+                    f"{spec.size} {outcome.status}",
                 )
 
             result = run_benchmark_sweep(
@@ -261,7 +315,7 @@ def bench(
             colour = {"error": "red", "unsupported": "yellow"}.get(outcome.status, "yellow")
             spec = outcome.spec
             err_console.print(
-                f"[{colour}]{spec.model_type}/{spec.hardware}/{spec.precision}: "
+                f"[{colour}]{spec.model_type}/{spec.hardware}/{spec.precision}/{spec.size}: "
                 f"{outcome.status}[/] {outcome.reason}",
                 highlight=False,
             )

@@ -56,9 +56,18 @@ def nightly(
     screenshot: Annotated[
         bool, typer.Option(help="Also save a PNG screenshot of the report.")
     ] = False,
+    size: Annotated[
+        str, typer.Option(help="Benchmark size: reference (each type's default config) or tiny.")
+    ] = "reference",
+    checkpoint: Annotated[
+        list[str] | None,
+        typer.Option("--checkpoint", help="Also benchmark this checkpoint (PATH or TYPE=PATH; "
+                     "repeatable)."),
+    ] = None,
 ) -> None:
     """Generate, validate, benchmark, detect and report as one Prefect flow run (`nightly`)."""
     from hardware.names import UnknownNameError
+    from skillsets.runtime.errors import SkillUnavailableError
     from skillsets.settings import SettingsError
 
     try:
@@ -74,8 +83,10 @@ def nightly(
             batch_sizes=sizes,
             runs=runs,
             screenshot=screenshot,
+            size=size,
+            checkpoints=checkpoint,
         )
-    except (SettingsError, UnknownNameError) as exc:
+    except (SettingsError, UnknownNameError, SkillUnavailableError) as exc:
         fail(str(exc))
     print_outcome(result)
 
@@ -116,7 +127,13 @@ def print_outcome(result: dict[str, Any], out: Console | None = None) -> None:
             for line in lines:
                 out.print(f"    {line}", highlight=False)
     opened = [a for a in result["alerts"] if a["status"] == "open"]
-    out.print(f"benchmark run [bold]{result['benchmark_run_id']}[/]: {len(opened)} open alerts")
+    measured = f"size {result.get('size', 'reference')}"
+    if result.get("checkpoints"):
+        measured += f", checkpoints {', '.join(result['checkpoints'])}"
+    out.print(
+        f"benchmark run [bold]{result['benchmark_run_id']}[/] ({measured}): "
+        f"{len(opened)} open alerts"
+    )
     for alert in opened[:5]:
         out.print(f"  {alert['severity']}: {alert['message']}", highlight=False)
     out.print(f"report: [bold]{result['report']}[/]")

@@ -9,10 +9,11 @@ from flows.common import flow_settings, recorded_run
 from flows.runner import dask_task_runner
 from hardware.registry import resolve_hardware
 from skillsets.bench.measure import MeasureConfig
-from skillsets.bench.spec import BenchmarkOutcome
+from skillsets.bench.spec import BenchmarkOutcome, generation_lengths
 from skillsets.bench.sweep import plan_sweep
 from skillsets.catalog import select
 from skillsets.plan import order_longest_first
+from skillsets.runtime.weights import parse_checkpoint
 from tasks.benchmark import benchmark_model
 from tasks.warehouse import store_results
 from warehouse.queries import stored_task_durations
@@ -28,6 +29,10 @@ def benchmark(
     kinds: list[str] | None = None,
     runs: int = 10,
     concurrent_workers: int = 2,
+    size: str = "reference",
+    checkpoints: list[str] | None = None,
+    prompt_tokens: int | None = None,
+    output_tokens: int | None = None,
 ) -> str:
     """Benchmark a tier (or model list) on each backend and precision; store every metric.
 
@@ -35,11 +40,20 @@ def benchmark(
     submitted longest-first (durations from the warehouse history, else model size), so one
     long model does not start last and hold up the sweep.
 
+    `size` is `reference` (each type's default config, random weights; one that would not fit
+    the memory budget is `unsupported` with the reason) or `tiny`. `checkpoints` (`PATH` or
+    `MODEL_TYPE=PATH`, folders or model ids in the HF cache) are measured too, and must exist:
+    the run fails before measuring anything if one does not.
+
     Returns:
         The run id (its rows are in `results`).
     """
     settings = flow_settings(hardware)
-    entries = select(priority, models=models)
+    resolved = [parse_checkpoint(text) for text in checkpoints or []]
+    entries = [] if resolved and not models else select(priority, models=models)
+    prompt_tokens, output_tokens = generation_lengths(
+        size, prompt_tokens, output_tokens, checkpoints=bool(resolved)
+    )
     present, _absent = resolve_hardware(settings.hardware)
     precisions = precisions or ["fp32"]
     parameters = {
@@ -50,6 +64,10 @@ def benchmark(
         "batch_sizes": batch_sizes or [1, 2],
         "kinds": kinds or ["inference", "throughput"],
         "runs": runs,
+        "size": size,
+        "checkpoints": [f"{t}={p}" for t, p in resolved],
+        "prompt_tokens": prompt_tokens,
+        "output_tokens": output_tokens,
     }
     with recorded_run(settings, "benchmark", parameters) as run_id:
         history = stored_task_durations(settings.warehouse)
@@ -63,6 +81,11 @@ def benchmark(
                 kinds=parameters["kinds"],
                 measure=MeasureConfig(min_iterations=runs),
                 concurrent_workers=concurrent_workers,
+                size=size,
+                checkpoints=resolved,
+                memory_budget=settings.memory_budget,
+                prompt_tokens=prompt_tokens,
+                output_tokens=output_tokens,
             ),
             history,
         )

@@ -22,11 +22,15 @@ def nightly(
     batch_sizes: list[int] | None = None,
     runs: int = 10,
     screenshot: bool = False,
+    size: str = "reference",
+    checkpoints: list[str] | None = None,
 ) -> dict[str, Any]:
     """The whole pipeline for a tier (or model list) on the selected hardware.
 
     Each stage is a subflow, so the Prefect UI shows each with its own tasks and artifacts.
-    Benchmarks run only for model types that passed validation on at least one backend.
+    Benchmarks run only for model types that passed validation (on tiny random models) on at
+    least one backend, at `size` (`reference`: each type's default config; `tiny`), plus the
+    `checkpoints` (`PATH` or `MODEL_TYPE=PATH`).
 
     Returns:
         The validation counts, the benchmark run id, its alerts and the report's path.
@@ -41,7 +45,10 @@ def nightly(
         precisions=precisions,
         batch_sizes=batch_sizes,
         runs=runs,
+        size=size,
+        checkpoints=checkpoints,
     )
     alerts = detect(run_id=run_id)
     html = report(run_id=run_id, screenshot=screenshot)
-    return {"validation": validation, "benchmark_run_id": run_id, "alerts": alerts, "report": html}
+    return {"validation": validation, "benchmark_run_id": run_id, "alerts": alerts,
+            "report": html, "size": size, "checkpoints": checkpoints or []}

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     tls_key_file: Path | None = None
     #: A scheduler reachable beyond loopback without TLS is refused unless this is set.
     allow_insecure_remote: bool = False
+    #: Share of the memory available when a benchmark loads a model that its weights may take:
+    #: a reference-size model whose parameters would not fit is skipped with the reason.
+    memory_budget: float = Field(default=0.8, gt=0.0, le=1.0)
     #: Bearer token `skillsets serve` requires of every request; empty = no token needed.
     api_token: str = Field(default="", repr=False)
 

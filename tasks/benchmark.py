@@ -10,7 +10,7 @@ from skillsets.bench.task import run_benchmark
 
 @task(
     name="benchmark-model",
-    task_run_name="benchmark {spec.model_type} on {spec.hardware} {spec.precision}",
+    task_run_name="benchmark {spec.model_type} on {spec.hardware} {spec.precision} {spec.size}",
     retries=1,
     retry_delay_seconds=5,
 )

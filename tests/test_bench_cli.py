@@ -22,6 +22,8 @@ def test_show_command_stores_every_kind_of_row(tmp_path: Path, monkeypatch) -> N
         app,
         [
             "bench",
+            "--size",
+            "tiny",
             "--model",
             "bert",
             "--hardware",
@@ -82,6 +84,8 @@ def test_unsupported_precision_is_a_row_not_a_gap(tmp_path: Path, monkeypatch) -
         app,
         [
             "bench",
+            "--size",
+            "tiny",
             "--model",
             "bert",
             "--hardware",

@@ -57,6 +57,7 @@ def test_benchmark_flow_survives_a_killed_worker(
             runs=3,
             batch_sizes=[1, 2],
             kinds=["inference"],
+            size="tiny",
         )
     finally:
         stop.set()

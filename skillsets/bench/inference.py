@@ -158,6 +158,7 @@ def measure_batches(
     generative: bool = False,
     encoder_decoder: bool = False,
     threads: int | None = None,
+    prompt_tokens: int | None = None,
 ) -> Measured:
     """Latency, items/s and peak memory per batch size; prefill and decode for generators.
 
@@ -169,6 +170,7 @@ def measure_batches(
         generative: Also measure `skill.prefill` and decode tokens/s.
         encoder_decoder: How to count generated tokens (see `generated_tokens`).
         threads: torch intra-op threads; None = the process's usable cores.
+        prompt_tokens: For generators, the prompt length to measure (`fit_prompt`).
     """
     out = Measured()
     sync = synchronizer(skill.hardware)
@@ -176,6 +178,8 @@ def measure_batches(
     with pinned_threads(threads):
         for batch_size in batch_sizes:
             prepared = skill.prepare(skill.example_inputs(batch_size))
+            if generative and prompt_tokens is not None and not encoder_decoder:
+                prepared = fit_prompt(prepared, prompt_tokens)
 
             def call(prepared: Any = prepared) -> Any:
                 return skill.run(prepared)
@@ -231,6 +235,11 @@ def _generation(
     out.measured_seconds += prefill.total_seconds
     out.rows.append(rows.distribution("inference", "prefill_latency", prefill, batch_size))
     new_tokens = generated_tokens(skill.run(prepared), prepared, encoder_decoder)
+    ids = prepared.get("input_ids") if isinstance(prepared, dict) else None
+    if ids is not None and not encoder_decoder:
+        out.rows.append(rows.scalar("inference", "prompt_tokens", ids.shape[-1], batch_size))
+    if new_tokens is not None:
+        out.rows.append(rows.scalar("inference", "output_tokens", new_tokens, batch_size))
     decode_ms = generate_stats.p50 - prefill.p50
     if new_tokens is None or new_tokens < 2 or decode_ms <= 0:
         out.problems.append(
@@ -239,6 +248,34 @@ def _generation(
         )
         return out
     tokens_per_s = batch_size * (new_tokens - 1) / (decode_ms / 1000.0)
-    out.rows.append(rows.scalar("inference", "decode_throughput", tokens_per_s, batch_size))
+    out.rows += [
+        rows.scalar("inference", "decode_throughput", tokens_per_s, batch_size),
+        rows.scalar("inference", "time_per_output_token", decode_ms / (new_tokens - 1),
+                    batch_size),
+        rows.scalar("inference", "output_throughput",
+                    batch_size * new_tokens / (generate_stats.p50 / 1000.0), batch_size),
+    ]
     out.notes.append(f"batch {batch_size}: {new_tokens} new tokens per sequence")
     return out
+
+
+def fit_prompt(prepared: dict[str, Any], tokens: int) -> dict[str, Any]:
+    """`prepared` with its `input_ids` (and masks of the same length) cut or repeated to exactly
+    `tokens` per sequence, so a prompt length can be asked for whatever the example text is.
+
+    Inputs without `input_ids` (images, audio) are returned as they are.
+    """
+    import torch
+
+    ids = prepared.get("input_ids")
+    if not isinstance(ids, torch.Tensor) or ids.dim() != 2:
+        return prepared
+    length = ids.shape[1]
+
+    def fit(value: Any) -> Any:
+        if not isinstance(value, torch.Tensor) or value.dim() != 2 or value.shape[1] != length:
+            return value
+        repeats = -(-tokens // length)
+        return value.repeat(1, repeats)[:, :tokens]
+
+    return {key: fit(value) for key, value in prepared.items()}

@@ -27,8 +27,12 @@ METRIC_UNITS: dict[str, str] = {
     "throughput": "items/s",  # batch_size / mean latency
     "peak_memory": "bytes",  # peak RSS during one call, above the RSS before it
     "cuda_max_allocated": "bytes",  # torch.cuda.max_memory_allocated during one call
-    "prefill_latency": "ms",  # text generators: the forward over the prompt
+    "prefill_latency": "ms",  # text generators: the forward over the prompt (time to 1st token)
     "decode_throughput": "tokens/s",  # text generators: tokens after the first, per second
+    "time_per_output_token": "ms",  # text generators: (generate - prefill) / (tokens - 1)
+    "output_throughput": "tokens/s",  # text generators: every generated token / generate time
+    "prompt_tokens": "count",  # text generators: prompt length measured
+    "output_tokens": "count",  # text generators: tokens each generate() produced
     "sequential_throughput": "items/s",  # throughput benchmark, calls one after another
     "concurrent_throughput": "items/s",  # the same calls from N threads
     "speedup": "ratio",  # concurrent / sequential
@@ -41,13 +45,15 @@ if _bad_units:
 
 @dataclass(frozen=True)
 class RowMaker:
-    """Builds rows for one (model type, hardware, precision) in one run on one environment."""
+    """Builds rows for one (model type, hardware, precision, size) in one run on one
+    environment."""
 
     run_id: str
     environment_id: str
     model_type: str
     hardware: str
     precision: str
+    size: str = "tiny"
 
     def scalar(
         self, benchmark: Benchmark, metric: str, value: float, batch_size: int = PER_MODEL
@@ -59,6 +65,7 @@ class RowMaker:
             model_type=self.model_type,
             hardware=self.hardware,
             precision=self.precision,
+            size=self.size,
             batch_size=batch_size,
             benchmark=benchmark,
             metric=metric,
@@ -77,6 +84,7 @@ class RowMaker:
             model_type=self.model_type,
             hardware=self.hardware,
             precision=self.precision,
+            size=self.size,
             batch_size=batch_size,
             benchmark=benchmark,
             metric=metric,

@@ -45,25 +45,39 @@ def plan_sweep(
     concurrent_workers: int = 2,
     throughput_calls: int = 5,
     measure_import: bool = True,
+    size: str = "tiny",
+    checkpoints: Sequence[tuple[str, str]] = (),
+    memory_budget: float = 0.8,
+    prompt_tokens: int | None = None,
+    output_tokens: int | None = None,
 ) -> list[BenchmarkSpec]:
     """Every (model, hardware, precision) as a spec, hardware-major so backends interleave.
 
-    Unsupported (hardware, precision) pairs stay in the plan: their task records them as such.
+    `models` are measured at `size` (`tiny` or `reference`); each `(model_type, checkpoint)` of
+    `checkpoints` is measured as well, at size `checkpoint`. Unsupported (hardware, precision)
+    pairs stay in the plan: their task records them as such.
     """
+    if size == "checkpoint":
+        raise ValueError("models are measured at size tiny or reference; name checkpoints apart")
+    common = {
+        "batch_sizes": tuple(batch_sizes),
+        "kinds": tuple(kinds),
+        "measure": measure or MeasureConfig(),
+        "concurrent_workers": concurrent_workers,
+        "throughput_calls": throughput_calls,
+        "measure_import": measure_import,
+        "memory_budget": memory_budget,
+        "prompt_tokens": prompt_tokens,
+        "output_tokens": output_tokens,
+    }
+    targets = [(model, size, None) for model in models]
+    targets += [(model, "checkpoint", name) for model, name in checkpoints]
     return [
         BenchmarkSpec(
-            run_id=run_id,
-            model_type=model,
-            hardware=hw,
-            precision=precision,
-            batch_sizes=tuple(batch_sizes),
-            kinds=tuple(kinds),
-            measure=measure or MeasureConfig(),
-            concurrent_workers=concurrent_workers,
-            throughput_calls=throughput_calls,
-            measure_import=measure_import,
+            run_id=run_id, model_type=model, hardware=hw, precision=precision, size=what,
+            model_name=name, **common,
         )
-        for model in models
+        for model, what, name in targets
         for precision in precisions
         for hw in hardware
     ]

@@ -68,7 +68,9 @@ def load_phases(spec: BenchmarkSpec, rows: RowMaker, *, first: str) -> tuple[Ski
         out.notes.append(f"import_time covers {', '.join(modules)}")
     for name in modules:  # imported here too, so no import cost lands in the phases below
         importlib.import_module(name)
-    seconds, loaded = time_once(lambda: load_model(entry, spec.model_name, spec.seed))
+    seconds, loaded = time_once(lambda: load_model(
+        entry, spec.model_name, spec.seed, size=spec.size, precision=spec.precision,
+        budget_fraction=spec.memory_budget))
     out.rows.append(rows.scalar(first, "instantiation_time", seconds))
     del loaded
     gc.collect()
@@ -77,7 +79,8 @@ def load_phases(spec: BenchmarkSpec, rows: RowMaker, *, first: str) -> tuple[Ski
 
     def load() -> None:
         holder["skill"] = load_skill(
-            spec.model_type, spec.hardware, spec.precision, spec.model_name, seed=spec.seed
+            spec.model_type, spec.hardware, spec.precision, spec.model_name, seed=spec.seed,
+            size=spec.size, memory_budget=spec.memory_budget,
         )
 
     start = time.perf_counter_ns()
@@ -85,7 +88,12 @@ def load_phases(spec: BenchmarkSpec, rows: RowMaker, *, first: str) -> tuple[Ski
     seconds = (time.perf_counter_ns() - start) / 1e9
     out.rows.append(rows.scalar(first, "init_time", seconds))
     out.rows.append(rows.scalar(first, "load_memory", memory.rss_delta_bytes))
-    return holder["skill"], out
+    skill = holder["skill"]
+    if spec.output_tokens is not None and skill.generative:
+        skill.max_new_tokens = spec.output_tokens
+        if getattr(skill.model, "generation_config", None) is not None:
+            skill.model.generation_config.max_new_tokens = spec.output_tokens
+    return skill, out
 
 
 def _throughput(skill: Skill, spec: BenchmarkSpec, rows: RowMaker) -> Measured:
@@ -186,7 +194,8 @@ def run_benchmark(spec: BenchmarkSpec) -> BenchmarkOutcome:
     placement = _placement()
     environment = environment_fingerprint()
     rows = RowMaker(
-        spec.run_id, environment.environment_id, spec.model_type, spec.hardware, spec.precision
+        spec.run_id, environment.environment_id, spec.model_type, spec.hardware, spec.precision,
+        spec.size,
     )
     context: dict[str, Any] = {"placement": placement, "environment": environment}
 
@@ -213,12 +222,15 @@ def run_benchmark(spec: BenchmarkSpec) -> BenchmarkOutcome:
                         rows,
                         generative=skill.generative,
                         encoder_decoder=bool(getattr(skill.config, "is_encoder_decoder", False)),
+                        prompt_tokens=spec.prompt_tokens,
                     )
                 )
             if "throughput" in spec.kinds:
                 _throughput_or_reason(skill, spec, rows, measured)
-            for row in measured.rows:  # what ran, as the backend reports it
+            for row in measured.rows:  # what was measured, and what ran, as reported
                 row.execution_precision = skill.execution_precision or None
+                row.weights = skill.weights
+                row.parameters = skill.parameters or None
     except (UnsupportedPrecisionError, SkillUnavailableError) as exc:
         # The skill says it cannot run this combination (a precision, a backend without the
         # task's generate loop, a library that is not installed): recorded with its reason.

@@ -15,6 +15,7 @@ from skillsets.catalog import CatalogEntry, get_entry
 from skillsets.runtime import inputs as example_builders
 from skillsets.runtime.errors import UnsupportedCombinationError
 from skillsets.runtime.openvino_exec import OpenVinoExecutor
+from skillsets.runtime.openvino_generate import OpenVinoSeq2Seq, is_encoder_decoder
 from skillsets.runtime.outputs import OutputContext, postprocess
 from skillsets.runtime.precision import (
     apply_precision,
@@ -103,7 +104,9 @@ class Skill:
     max_new_tokens: int = MAX_NEW_TOKENS
     fallback_reason: str = ""
     execution_precision: str = ""
-    _openvino: OpenVinoExecutor | None = field(default=None, repr=False)
+    size: str = "tiny"
+    parameters: int = 0
+    _openvino: OpenVinoExecutor | OpenVinoSeq2Seq | None = field(default=None, repr=False)
 
     @property
     def device(self) -> str:
@@ -176,12 +179,19 @@ class Skill:
 
         This is what benchmarks time.
         """
-        import torch
-
+        if isinstance(self._openvino, OpenVinoSeq2Seq):
+            return self._openvino.generate(prepared, self._generate_kwargs())
         if self._openvino is not None:
             if self.generative:
                 return self._openvino_generate(prepared)
             return self._openvino(prepared)
+        return self.torch_run(prepared)
+
+    def torch_run(self, prepared: dict[str, Any]) -> Any:
+        """`run` through the torch model, whatever backend the skill runs on: the reference a
+        compiled backend is compared with."""
+        import torch
+
         with torch.inference_mode(), missing_library(self.model_type):
             if self.generative:
                 return self.model.generate(**prepared, **self._generate_kwargs())
@@ -189,10 +199,16 @@ class Skill:
 
     def prefill(self, prepared: dict[str, Any]) -> Any:
         """One forward pass over the prompt (the prefill of a generative task)."""
-        import torch
-
+        if isinstance(self._openvino, OpenVinoSeq2Seq):
+            return self._openvino.prefill(prepared)
         if self._openvino is not None:
             return self._openvino(prepared)
+        return self.torch_prefill(prepared)
+
+    def torch_prefill(self, prepared: dict[str, Any]) -> Any:
+        """`prefill` through the torch model, whatever backend the skill runs on."""
+        import torch
+
         params = forward_params(self.model)
         inputs = {k: v for k, v in prepared.items() if k in params}
         if (
@@ -262,6 +278,8 @@ def load_skill(
     model_name: str | None = None,
     *,
     seed: int = 0,
+    size: str = "tiny",
+    memory_budget: float = 0.8,
 ) -> Skill:
     """Load a model type for a hardware and precision.
 
@@ -273,6 +291,10 @@ def load_skill(
         model_name: A local directory or a model id in the HF cache; None (or a name with no
             files on disk) builds a seeded random-weight model from the type's tiny config.
         seed: Seed for random weights and example inputs.
+        size: `tiny` (the catalog's shrunk config), `reference` (the type's default config,
+            refused with the reason when it would not fit `memory_budget`) or `checkpoint`
+            (`model_name` must resolve to files; see `weights.load_model`).
+        memory_budget: Share of available memory a reference model's weights may take.
 
     Raises:
         UnknownNameError: unknown model type, hardware or precision.
@@ -286,7 +308,8 @@ def load_skill(
         log.warning("%s: %s is absent (%s); running on cpu", entry.model_type,
                     placement.fallback_from, placement.reason)
     pin_fp32_matmuls()
-    loaded = load_model(entry, model_name, seed)
+    loaded = load_model(entry, model_name, seed, size=size, precision=precision,
+                        budget_fraction=memory_budget)
     model = loaded.model
     if placement.hardware in _TORCH_DEVICES:
         model = apply_precision(model.to(_TORCH_DEVICES[placement.hardware]), precision)
@@ -296,18 +319,23 @@ def load_skill(
         model_type=entry.model_type, entry=entry, hardware=placement.hardware,
         fallback_from=placement.fallback_from, precision=precision, model=model,
         processor=pre.main(), weights=loaded.weights, config=loaded.config, preprocessors=pre,
+        size=loaded.size, parameters=loaded.parameters,
         source=loaded.source, seed=seed, fallback_reason=placement.reason,
     )
     gen = getattr(model, "generation_config", None)
     if skill.generative and gen is not None:
         gen.max_new_tokens = skill.max_new_tokens
     if placement.hardware == "openvino":
-        if skill.generative and entry.task != "text-generation":
+        seq2seq = skill.generative and is_encoder_decoder(model)
+        if skill.generative and not seq2seq and entry.task != "text-generation":
             raise UnsupportedCombinationError(
-                f"{entry.model_type}: openvino runs forward passes and decoder-only generation; "
-                f"{entry.task} needs a {entry.family} generate loop (run it on cpu)")
+                f"{entry.model_type}: openvino runs forward passes, decoder-only and "
+                f"encoder-decoder generation; {entry.task} needs a {entry.family} generate loop "
+                "(run it on cpu)")
         example = skill.prepare(skill.example_inputs(1))
-        skill._openvino = OpenVinoExecutor(model, example, forward_params(model), precision)
+        skill._openvino = (
+            OpenVinoSeq2Seq(model, example, skill._decoder_start_id(), precision) if seq2seq
+            else OpenVinoExecutor(model, example, forward_params(model), precision))
         skill.execution_precision = skill._openvino.execution_precision
     else:
         skill.execution_precision = torch_execution_precision(model)

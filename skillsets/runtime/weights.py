@@ -1,13 +1,19 @@
-"""Where a skill's weights come from: files on disk, or a seeded random model from a tiny config.
+"""Where a skill's weights come from: a checkpoint on disk, or seeded random weights for the
+type's tiny config or its reference (default) config.
 
-Nothing is ever downloaded: a model id is looked up in the local HuggingFace cache only
-(`local_files_only=True`, with `HF_HUB_OFFLINE=1` set by `skillsets.runtime`).
+Three sizes: `tiny` (the catalog's shrunk config; validation and the demo), `reference` (the
+type's default config, `BertConfig()` is bert-base, as optimum-benchmark's `no_weights` builds
+it) and `checkpoint` (real weights). Nothing is ever downloaded: a model id is looked up in the
+local HuggingFace cache only (`local_files_only=True`, with `HF_HUB_OFFLINE=1` set by
+`skillsets.runtime`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +22,11 @@ from typing import Any
 
 from skillsets.catalog import CatalogEntry
 from skillsets.runtime.errors import SkillUnavailableError
+
+#: What a skill can be loaded as (see the module docstring).
+SIZES: tuple[str, ...] = ("tiny", "reference", "checkpoint")
+#: Bytes per parameter at each precision, for the memory check before allocating.
+_PARAMETER_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "int8": 4}
 
 _REPO_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
@@ -27,14 +38,128 @@ class LoadedModel:
     Attributes:
         model: The torch module, in eval mode, on CPU.
         config: Its config.
-        weights: `pretrained:<path>` or `random:<ConfigClass>`.
+        weights: `pretrained:<path>@<digest of the weight files>` or
+            `random:<ConfigClass>:<size>`.
         source: Directory of the pretrained files (processor files live there too), or None.
+        size: `tiny`, `reference` or `checkpoint`.
+        parameters: Parameters of the model.
     """
 
     model: Any
     config: Any
     weights: str
     source: Path | None
+    size: str = "tiny"
+    parameters: int = 0
+
+
+class CheckpointNotFoundError(SkillUnavailableError):
+    """A named checkpoint is neither a directory with a config.json nor in the local HF cache."""
+
+
+class ModelTooLargeError(SkillUnavailableError):
+    """The model's weights would not fit the memory budget; nothing was allocated."""
+
+
+def resolve_checkpoint(name: str) -> Path:
+    """The directory of checkpoint `name`: a folder with a `config.json`, or a model id already
+    in the local HuggingFace cache. Never a random model, never a download.
+
+    Raises:
+        CheckpointNotFoundError: neither, naming both places looked in.
+    """
+    path = Path(name).expanduser()
+    if path.is_dir() and (path / "config.json").is_file():
+        return path.resolve()
+    if _REPO_ID_RE.match(name) and not path.exists():
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import LocalEntryNotFoundError
+
+        try:
+            cached = Path(snapshot_download(name, local_files_only=True))
+        except (LocalEntryNotFoundError, OSError, ValueError):
+            cached = None
+        if cached is not None and (cached / "config.json").is_file():
+            return cached
+    from huggingface_hub.constants import HF_HUB_CACHE
+
+    raise CheckpointNotFoundError(
+        f"checkpoint {name!r} not found: no directory with a config.json at {path.resolve()}, "
+        f"and no model {name!r} in the HuggingFace cache at {HF_HUB_CACHE} (nothing is "
+        "downloaded: put the files in a folder, or in the cache with `hf download`)"
+    )
+
+
+def parse_checkpoint(text: str) -> tuple[str, str]:
+    """`PATH_OR_ID` or `MODEL_TYPE=PATH_OR_ID` -> (catalog model type, checkpoint directory).
+
+    The model type is read from the checkpoint's config.json when not given.
+
+    Raises:
+        CheckpointNotFoundError: the checkpoint resolves to nothing (`resolve_checkpoint`).
+        UnknownNameError: the model type is not in the catalog (with a close match).
+    """
+    from skillsets.catalog import get_entry
+
+    model_type, sep, name = text.partition("=")
+    if not sep:
+        model_type, name = "", text
+    path = resolve_checkpoint(name.strip())
+    entry = get_entry(model_type.strip() or checkpoint_model_type(path))
+    return entry.model_type, str(path)
+
+
+def checkpoint_model_type(path: Path) -> str:
+    """The `model_type` a checkpoint's config.json declares.
+
+    Raises:
+        SkillUnavailableError: the config.json has no model_type.
+    """
+    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    model_type = config.get("model_type")
+    if not model_type:
+        raise SkillUnavailableError(f"{path / 'config.json'} declares no model_type")
+    return str(model_type)
+
+
+def weights_digest(path: Path) -> str:
+    """First 12 hex digits of the sha256 over the checkpoint's `*.safetensors` files (names and
+    bytes, in name order): two runs share it only if they loaded the same weights."""
+    digest = hashlib.sha256()
+    for file in sorted(path.glob("*.safetensors")):
+        digest.update(file.name.encode())
+        with file.open("rb") as handle:
+            digest.update(hashlib.file_digest(handle, "sha256").digest())
+    return digest.hexdigest()[:12]
+
+
+def count_parameters(cls: type, config: Any) -> int:
+    """Parameters of `cls` built from `config`, counted on the meta device (nothing allocated)."""
+    import torch
+
+    with torch.device("meta"):
+        model = cls._from_config(config)
+    return sum(p.numel() for p in model.parameters())
+
+
+def check_memory_budget(
+    label: str, parameters: int, precision: str, budget_fraction: float
+) -> None:
+    """Refuse a model whose weights would take more than `budget_fraction` of available memory.
+
+    Raises:
+        ModelTooLargeError: with the parameter count, the bytes and the budget.
+    """
+    import psutil
+
+    need = parameters * _PARAMETER_BYTES.get(precision, 4)
+    budget = psutil.virtual_memory().available * budget_fraction
+    if need > budget:
+        raise ModelTooLargeError(
+            f"{label}: {parameters / 1e9:.1f} B parameters, {need / 1e9:.0f} GB at {precision}, "
+            f"over the {budget / 1e9:.0f} GB budget ({budget_fraction:.0%} of available memory; "
+            "SKILLSETS_MEMORY_BUDGET)"
+        )
 
 
 def find_weights(model_name: str | None) -> Path | None:
@@ -139,7 +264,9 @@ def load_pretrained(entry: CatalogEntry, path: Path) -> LoadedModel:
                                     local_files_only=True)
     except ImportError as exc:
         raise _check_dependencies(exc, entry.model_type) from exc
-    return LoadedModel(model.eval(), model.config, f"pretrained:{path}", path)
+    weights = f"pretrained:{path}@{weights_digest(path)}"
+    parameters = sum(p.numel() for p in model.parameters())
+    return LoadedModel(model.eval(), model.config, weights, path, "checkpoint", parameters)
 
 
 def _is_own_part(model_type: str, config_class: type) -> bool:
@@ -173,7 +300,45 @@ def build_random(entry: CatalogEntry, seed: int) -> LoadedModel:
     _set_default_language(model)
     _complete_generation_config(model)
     _override_generation_config(model, entry.model_type)
-    return LoadedModel(model.eval(), model.config, f"random:{type(config).__name__}", None)
+    parameters = sum(p.numel() for p in model.parameters())
+    weights = f"random:{type(config).__name__}:tiny"
+    return LoadedModel(model.eval(), model.config, weights, None, "tiny", parameters)
+
+
+def build_reference(
+    entry: CatalogEntry, seed: int, *, precision: str = "fp32", budget_fraction: float = 0.8
+) -> LoadedModel:
+    """A seeded random-weight model of the type's default config (its reference architecture).
+
+    The parameters are counted on the meta device first, so a model that would not fit the
+    memory budget is refused before anything is allocated.
+
+    Raises:
+        ModelTooLargeError: it would not fit (`check_memory_budget`).
+        SkillUnavailableError: the default config does not build, or a library is missing.
+    """
+    import torch
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    try:
+        config = CONFIG_MAPPING[entry.model_type]()
+    except (TypeError, ValueError) as exc:
+        raise SkillUnavailableError(
+            f"{entry.model_type}: its default config does not build ({exc}); use a checkpoint"
+        ) from exc
+    cls = model_class(entry)
+    try:
+        parameters = count_parameters(cls, config)
+        check_memory_budget(f"{entry.model_type} reference", parameters, precision,
+                            budget_fraction)
+        torch.manual_seed(seed)
+        model = cls._from_config(config)
+    except ImportError as exc:
+        raise _check_dependencies(exc, entry.model_type) from exc
+    _set_default_language(model)
+    _complete_generation_config(model)
+    weights = f"random:{type(config).__name__}:reference"
+    return LoadedModel(model.eval(), model.config, weights, None, "reference", parameters)
 
 
 def _override_generation_config(model: Any, model_type: str) -> None:
@@ -218,9 +383,40 @@ def _set_default_language(model: Any) -> None:
         model.set_default_language(languages[0])
 
 
-def load_model(entry: CatalogEntry, model_name: str | None, seed: int = 0) -> LoadedModel:
-    """Pretrained weights when `model_name` is on disk, a seeded random model otherwise."""
+def load_model(
+    entry: CatalogEntry,
+    model_name: str | None,
+    seed: int = 0,
+    *,
+    size: str = "tiny",
+    precision: str = "fp32",
+    budget_fraction: float = 0.8,
+) -> LoadedModel:
+    """The model of `size`: a checkpoint, the reference config or the tiny config.
+
+    Args:
+        entry: The catalog entry.
+        model_name: With `size="checkpoint"`, the checkpoint (must resolve, see
+            `resolve_checkpoint`); otherwise, as the original skillset interface takes it, files
+            used when on disk and a random model of `size` when not.
+        seed: Seed of random weights.
+        size: `tiny`, `reference` or `checkpoint`.
+        precision: The precision the model will run at (sizes the memory check).
+        budget_fraction: Share of available memory a reference model may take.
+
+    Raises:
+        ValueError: an unknown size, or `checkpoint` without a name.
+        CheckpointNotFoundError: `size="checkpoint"` and the name resolves to nothing.
+    """
+    if size not in SIZES:
+        raise ValueError(f"unknown size {size!r}; sizes: {', '.join(SIZES)}")
+    if size == "checkpoint":
+        if not model_name:
+            raise ValueError("size 'checkpoint' needs a checkpoint name (a folder or a model id)")
+        return load_pretrained(entry, resolve_checkpoint(model_name))
     path = find_weights(model_name)
     if path is not None:
         return load_pretrained(entry, path)
+    if size == "reference":
+        return build_reference(entry, seed, precision=precision, budget_fraction=budget_fraction)
     return build_random(entry, seed)
