@@ -119,6 +119,13 @@ def build_plan(analysis: SuiteAnalysis, *, detailed: int = DETAILED_CLUSTERS) ->
         out.append("")
     if len(analysis.clusters) > detailed:
         out += [f"... and {len(analysis.clusters) - detailed} more clusters (all are stored).", ""]
+    legacy = [c for m in analysis.modules for c in m.classes if c.is_unittest]
+    if legacy:
+        out += ["## unittest classes to move to pytest style", ""]
+        out += [f"- `{c.path}::{c.qualname}` ({', '.join(c.bases)})" for c in legacy[:20]]
+        if len(legacy) > 20:
+            out.append(f"- ... {len(legacy) - 20} more")
+        out.append("")
     out += ["## Smells by rule", "", "| rule | name | findings | what |"]
     out.append("| --- | --- | --: | --- |")
     counts = Counter(s.rule_id for s in analysis.smells)
