@@ -16,6 +16,7 @@ from cli.output import console, err_console, fail
 from skillsets.api.load import Load
 from skillsets.api.metrics import Slo
 from skillsets.api.run import ApiBenchConfig, ApiBenchResult, run_api_bench, store_api_bench
+from skillsets.bench.measure import LatencyStats
 from skillsets.settings import SettingsError, load_settings
 
 
@@ -42,7 +43,7 @@ def _table(result: ApiBenchResult) -> Table:
                    "TPOT p50 ms", "ITL p50 ms", "E2E p50/p99 ms"):
         table.add_column(column, justify="left" if column == "load" else "right")
 
-    def pair(stats: object, both: bool = True) -> str:
+    def pair(stats: LatencyStats | None, both: bool = True) -> str:
         if stats is None:
             return "-"
         return f"{stats.p50:.2f}/{stats.p99:.2f}" if both else f"{stats.p50:.2f}"

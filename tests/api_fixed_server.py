@@ -110,7 +110,9 @@ def make_app(first_token_ms: float = 0.0, token_ms: float = 0.0
 def serve_in_thread(port: int, first_token_ms: float = 0.0) -> Iterator[list[float]]:
     """Run the test server on 127.0.0.1:`port` in a thread; yield its server-side TTFT list."""
     app, ttfts = make_app(first_token_ms)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    # A short graceful shutdown: a `stall` request would otherwise hold the exit for 30 s.
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error",
+                                           timeout_graceful_shutdown=1))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -104,6 +104,16 @@ def test_chat_streams_with_usage(client) -> None:
     assert any(c.choices and c.choices[0].finish_reason == "length" for c in chunks)
 
 
+def test_chat_takes_text_parts_and_health_needs_no_token(server, client) -> None:
+    parts = [{"type": "text", "text": "Say "}, {"type": "text", "text": "something"}]
+    answer = client.chat.completions.create(
+        model="gpt2", messages=[{"role": "user", "content": parts}], max_tokens=3,
+        extra_body={"ignore_eos": True})
+    assert answer.usage.completion_tokens == 3 and answer.choices[0].message.content
+    assert httpx.get(server.removesuffix("/v1") + "/health", timeout=5).json() == {
+        "status": "ok"}
+
+
 def test_bad_requests_get_openai_errors(server, client) -> None:
     with pytest.raises(openai.AuthenticationError, match="bearer token"):
         openai.OpenAI(base_url=server, api_key="wrong", max_retries=0).models.list()
@@ -182,3 +192,22 @@ def test_bench_api_against_nothing_fails_fast_with_the_cause(tmp_path, monkeypat
     assert values["errors_connection_refused"] == 5 and values["completed"] == 0
     assert run["status"][0] == "failed"
     assert "connection_refused" in str(run["parameters"][0])
+
+
+@pytest.mark.parametrize(("endpoint", "model", "expected", "absent"), [
+    ("completions", "gpt2", {"ttft", "tpot", "itl", "e2e_latency"}, set()),
+    ("embeddings", "model", {"e2e_latency", "input_throughput"}, {"ttft", "tpot", "itl"}),
+])
+def test_bench_api_other_endpoints(server, tmp_path, monkeypatch, endpoint, model, expected,
+                                   absent) -> None:
+    warehouse = tmp_path / "wh.duckdb"
+    code, out, err = _bench(monkeypatch, warehouse, "--base-url", server, "--model", model,
+                            "--endpoint", endpoint, "--concurrency", "2", "--num-requests", "6",
+                            "--output-tokens", "3")
+    assert code == 0, err
+    run_id = json.loads(out)["run_id"]
+    with Warehouse.open(warehouse, read_only=True) as wh:
+        rows = wh.query("SELECT metric, value FROM results WHERE run_id = ?", [run_id])
+    values = dict(zip(rows["metric"], rows["value"], strict=True))
+    assert expected <= set(values) and not absent & set(values)
+    assert values["completed"] == 6 and values["input_throughput"] > 0
