@@ -16,9 +16,21 @@ first bad night is within 3 nights of the true one; a stable series counts as fl
 gets any alert on any night. The fixed-threshold baseline alerts whenever a night is at least
 10% (or 5%) worse than the mean of the 7 nights before it.
 
+The shape suite (`--part shapes`) judges whole one-off histories of the shapes real histories
+have (`SHAPES`: stable, steps, linear trends with and without a step, smooth growth curves,
+slope changes, weekly and day/night cycles, variance changes, dense outliers, gaps, short
+series of 8-40 runs), each with exact annotated change points, with
+`warehouse.analysis.change_points`. A found change matches an annotated one within 5 points
+(each used once). Per shape it prints pooled precision and recall (start point excluded), the
+F1 averaged over series as TCPDBench computes it (van den Burg and Williams 2020: the start of
+a series counts as a change point in both sets, so a series without changes and without
+findings scores 1), the most changes found on a series without a marked change, and the share
+of matched changes reported with the annotated kind (level, slope, variance).
+
 Usage:
     .venv/bin/python benchmarks/eval_detection.py            # full run (about 5 min on 2 cores)
     .venv/bin/python benchmarks/eval_detection.py --quick    # a smaller smoke run
+    .venv/bin/python benchmarks/eval_detection.py --part shapes --per-shape 100
 """
 
 from __future__ import annotations
@@ -27,14 +39,14 @@ import argparse
 import json
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from warehouse.analysis import DetectionConfig, review_series
+from warehouse.analysis import DetectionConfig, change_points, review_series
 
 CVS = (0.01, 0.02, 0.03, 0.05)
 STEPS = (0.0, 0.05, 0.10, 0.20)
@@ -210,6 +222,235 @@ def _markdown(summary: dict, cvs: tuple[float, ...], steps: tuple[float, ...],
     return "".join(lines)
 
 
+# The shape suite: one-off histories with exact change points, judged as whole series.
+
+#: Points a found change may be off and still match an annotated one.
+MARGIN = 5
+#: Shapes whose series may carry no marked change; none of those may get 2+ change points.
+UNMARKED_GOAL_SHAPES = ("stable", "trend", "smooth growth", "seasonal")
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """One suite series: values (ms, NaN = missing) and its annotated change points."""
+
+    shape: str
+    values: np.ndarray
+    changes: tuple[int, ...]
+    kinds: tuple[str, ...]
+
+
+def _noise(rng: np.random.Generator, n: int, sigma: float) -> np.ndarray:
+    return rng.normal(0.0, sigma, n)
+
+
+def _place(rng: np.random.Generator, n: int, low: float = 0.3, high: float = 0.7) -> int:
+    return int(rng.integers(int(low * n), int(high * n)))
+
+
+def _stable(rng: np.random.Generator) -> tuple[np.ndarray, list[int], list[str]]:
+    n = int(rng.integers(60, 400))
+    return _noise(rng, n, rng.choice([0.01, 0.02, 0.03])), [], []
+
+
+def _steps(rng: np.random.Generator) -> tuple[np.ndarray, list[int], list[str]]:
+    n, sigma = 200, float(rng.choice([0.01, 0.02, 0.03]))
+    log = _noise(rng, n, sigma)
+    first = int(rng.integers(30, 90))
+    at = [first] if rng.random() < 0.5 else [first, int(rng.integers(first + 30, 170))]
+    for k in at:
+        log[k:] += math.log1p(rng.choice([-1, 1]) * rng.uniform(0.10, 0.25))
+    return log, at, ["level"] * len(at)
+
+
+def _trend(rng: np.random.Generator) -> tuple[np.ndarray, list[int], list[str]]:
+    n, sigma = int(rng.integers(100, 500)), float(rng.choice([0.01, 0.02, 0.03]))
+    log = _noise(rng, n, sigma) + rng.choice([-1, 1]) * rng.uniform(0.1, 0.6) * np.arange(n) / n
+    if rng.random() < 0.5:
+        return log, [], []
+    k = _place(rng, n)
+    log[k:] += math.log1p(rng.choice([-1, 1]) * rng.uniform(0.12, 0.25))
+    return log, [k], ["level"]
+
+
+def _smooth_growth(rng: np.random.Generator) -> tuple[np.ndarray, list[int], list[str]]:
+    """Steady growth with a bending rate (exponential, saturating, quadratic): no change."""
+    n, sigma = int(rng.integers(150, 800)), float(rng.choice([0.005, 0.01, 0.02]))
+    s = np.arange(n) / n
+    curve = {0: np.expm1(2 * s), 1: 1 - np.exp(-3 * s), 2: s * s}[int(rng.integers(3))]
+    return _noise(rng, n, sigma) + rng.uniform(0.3, 1.0) * curve / curve[-1], [], []
+
+
+def _slope_change(rng: np.random.Generator) -> tuple[np.ndarray, list[int], list[str]]:
+    n, sigma = int(rng.integers(150, 300)), 0.02
+    k = _place(rng, n, 0.35, 0.65)
+    before = rng.uniform(-0.001, 0.001)
+    after = before + rng.choice([-1, 1]) * rng.uniform(0.004, 0.008)
+    t = np.arange(n)
+    return _noise(rng, n, sigma) + before * t + (after - before) * np.maximum(t - k, 0), [k], \
+        ["slope"]
+
+
+def _seasonal(rng: np.random.Generator) -> tuple[np.ndarray, list[int], list[str]]:
+    sigma = float(rng.choice([0.01, 0.02]))
+    if rng.random() < 0.5:  # nightly runs with a weekly rhythm: two slow weekend nights
+        n, period = 365, 7
+        cycle = np.where(np.arange(n) % period >= 5, rng.uniform(0.05, 0.10), 0.0)
+    else:  # hourly runs on a host with a day/night load
+        n, period = 240, 24
+        cycle = rng.uniform(0.03, 0.08) * np.sin(2 * np.pi * np.arange(n) / period)
+    log = _noise(rng, n, sigma) + cycle
+    if rng.random() < 0.5:
+        return log, [], []
+    k = _place(rng, n)
+    log[k:] += math.log1p(rng.choice([-1, 1]) * rng.uniform(0.10, 0.20))
+    return log, [k], ["level"]
+
+
+def _variance(rng: np.random.Generator) -> tuple[np.ndarray, list[int], list[str]]:
+    n = int(rng.integers(200, 400))
+    k = _place(rng, n)
+    quiet, noisy = 0.01, 0.01 * rng.uniform(3.0, 5.0)
+    first, second = (quiet, noisy) if rng.random() < 0.5 else (noisy, quiet)
+    return np.r_[_noise(rng, k, first), _noise(rng, n - k, second)], [k], ["variance"]
+
+
+def _outliers(rng: np.random.Generator) -> tuple[np.ndarray, list[int], list[str]]:
+    n = 200
+    log = _noise(rng, n, 0.02)
+    changes: list[int] = []
+    if rng.random() < 0.5:
+        k = _place(rng, n)
+        log[k:] += math.log1p(rng.uniform(0.10, 0.25))
+        changes = [k]
+    slow = rng.random(n) < 0.05
+    slow[1:] |= slow[:-1] & (rng.random(n - 1) < 0.3)  # a third of them a burst of two
+    # Three slow runs in a row are a short segment by `min_size`, not outliers: keep two.
+    slow[2:] &= ~(slow[:-2] & slow[1:-1])
+    log[slow] += np.log1p(rng.uniform(0.2, 0.8, int(slow.sum())))
+    return log, changes, ["level"] * len(changes)
+
+
+def _gaps(rng: np.random.Generator) -> tuple[np.ndarray, list[int], list[str]]:
+    n = 200
+    log = _noise(rng, n, 0.02)
+    k = _place(rng, n)
+    log[k:] += math.log1p(rng.choice([-1, 1]) * rng.uniform(0.10, 0.25))
+    missing = rng.random(n) < 0.10
+    start = int(rng.integers(10, n - 20))
+    missing[start : start + int(rng.integers(3, 10))] = True
+    missing[k] = False
+    log[missing] = np.nan
+    return log, [k], ["level"]
+
+
+def _short(rng: np.random.Generator) -> tuple[np.ndarray, list[int], list[str]]:
+    """8 to 40 runs; from 16 runs on, half have one large step (fewer runs cannot reach
+    p < 0.002 on both sides of a change: 6 against 7 is the least)."""
+    n = int(rng.integers(8, 41))
+    log = _noise(rng, n, 0.02)
+    if n < 16 or rng.random() < 0.5:
+        return log, [], []
+    k = int(rng.integers(7, n - 7))
+    log[k:] += math.log1p(rng.choice([-1, 1]) * rng.uniform(0.20, 0.30))
+    return log, [k], ["level"]
+
+
+#: Generators of the suite's shapes, by name.
+SHAPES = {
+    "stable": _stable,
+    "steps": _steps,
+    "trend": _trend,
+    "smooth growth": _smooth_growth,
+    "slope change": _slope_change,
+    "seasonal": _seasonal,
+    "variance": _variance,
+    "outliers": _outliers,
+    "gaps": _gaps,
+    "short": _short,
+}
+
+
+def shape_suite(per_shape: int, seed: int) -> list[Labelled]:
+    """`per_shape` seeded series of every shape in `SHAPES` (values around 100 ms)."""
+    suite = []
+    for index, (shape, make) in enumerate(SHAPES.items()):
+        for child in np.random.SeedSequence([seed, index]).spawn(per_shape):
+            log, changes, kinds = make(np.random.default_rng(child))
+            suite.append(Labelled(shape, 100.0 * np.exp(log), tuple(changes), tuple(kinds)))
+    return suite
+
+
+def _matched(truth: Sequence[int], found: Sequence[int], margin: int) -> int:
+    """Annotated points with a found point within `margin`, each found point used once
+    (TCPDBench's `true_positives`)."""
+    unused = set(found)
+    hits = 0
+    for point in truth:
+        close = [f for f in unused if abs(f - point) <= margin]
+        if close:
+            unused.remove(min(close, key=lambda f: abs(f - point)))
+            hits += 1
+    return hits
+
+
+def f1_tcpd(truth: Sequence[int], found: Sequence[int], margin: int = MARGIN) -> float:
+    """F1 of one series as TCPDBench scores it (van den Burg and Williams, 2020, after Killick
+    et al.): the start of the series (index 0) counts as a change point in both the annotated
+    and the found set, so a series without annotations scores 1 when nothing is found and
+    2 / (2 + k) with k false points."""
+    t, f = {0, *truth}, {0, *found}
+    hits = _matched(sorted(t), sorted(f), margin)
+    precision, recall = hits / len(f), hits / len(t)
+    return 2 * precision * recall / (precision + recall) if hits else 0.0
+
+
+def judge_suite(suite: Sequence[Labelled]) -> dict[str, dict[str, float]]:
+    """Per shape: pooled precision and recall (start point excluded), mean TCPDBench F1,
+    series and seconds, the most change points on a series without a marked change, and the
+    share of matched changes reported with the annotated kind."""
+    rows: dict[str, dict[str, float]] = {}
+    for shape in SHAPES:
+        series = [s for s in suite if s.shape == shape]
+        hits = found_total = truth_total = kind_right = 0
+        f1s, worst_unmarked, seconds = [], 0, 0.0
+        for s in series:
+            # CPU time, not wall time: on a shared machine wall time measures the neighbours.
+            started = time.process_time()
+            found = change_points(s.values)
+            seconds += time.process_time() - started
+            at = [c.index for c in found]
+            hits += _matched(s.changes, at, MARGIN)
+            found_total += len(at)
+            truth_total += len(s.changes)
+            f1s.append(f1_tcpd(s.changes, at))
+            if not s.changes:
+                worst_unmarked = max(worst_unmarked, len(at))
+            for point, kind in zip(s.changes, s.kinds, strict=True):
+                near = [c for c in found if abs(c.index - point) <= MARGIN]
+                kind_right += bool(near) and near[0].kind == kind
+        rows[shape] = {
+            "series": len(series),
+            "precision": hits / found_total if found_total else 1.0,
+            "recall": hits / truth_total if truth_total else 1.0,
+            "f1": float(np.mean(f1s)),
+            "max_unmarked": worst_unmarked,
+            "kind_right": kind_right / hits if hits else math.nan,
+            "ms_per_series": 1000 * seconds / len(series),
+        }
+    return rows
+
+
+def _shapes_markdown(rows: dict[str, dict[str, float]]) -> str:
+    lines = ["| shape | series | precision | recall | F1 (TCPDBench) | most on unmarked | "
+             "kind right | CPU ms/series |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for shape, r in rows.items():
+        lines.append(f"| {shape} | {r['series']} | {r['precision']:.1%} | {r['recall']:.1%} | "
+                     f"{r['f1']:.3f} | {r['max_unmarked']} | {r['kind_right']:.0%} | "
+                     f"{r['ms_per_series']:.1f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the evaluation and print markdown tables (and write JSON with --json)."""
     parser = argparse.ArgumentParser(
@@ -221,9 +462,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="40 series per cell, 100 stable")
     parser.add_argument("--json", type=Path, help="also write the summary here")
+    parser.add_argument("--part", choices=("all", "nightly", "shapes"), default="all",
+                        help="the nightly simulation, the shape suite, or both")
+    parser.add_argument("--per-shape", type=int, default=100, help="suite series per shape")
     args = parser.parse_args(argv)
     if args.quick:
-        args.series, args.stable = 40, 100
+        args.series, args.stable, args.per_shape = 40, 100, 30
+    summary: dict = {}
+    if args.part in ("all", "shapes"):
+        started = time.perf_counter()
+        rows = judge_suite(shape_suite(args.per_shape, args.seed))
+        print("## Shape suite\n\n" + _shapes_markdown(rows))
+        print(f"\n{args.per_shape} series per shape, seed {args.seed}, margin {MARGIN}, "
+              f"{time.perf_counter() - started:.1f} s\n")
+        summary["shapes"] = rows
+    if args.part == "shapes":
+        if args.json:
+            args.json.write_text(json.dumps(summary, indent=2, default=str))
+        return 0
     cells = [
         (Scenario(cv=cv, step=step), args.stable if step == 0.0 else args.series, args.seed)
         for cv in CVS for step in STEPS
@@ -235,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
         (scenario.cv, scenario.step): out
         for (scenario, _, _), out in zip(cells, outcomes, strict=True)
     }
-    summary = summarise(results)
+    summary.update(summarise(results))
     summary["settings"] = {"series": args.series, "stable": args.stable, "seed": args.seed,
                            "scenario": asdict(Scenario(cv=0.0, step=0.0)),
                            "seconds": round(time.perf_counter() - started, 1)}

@@ -9,8 +9,10 @@ import pytest
 from scipy import stats
 
 from warehouse.analysis import (
+    ChangePoint,
     DetectionConfig,
     anomaly_scores,
+    change_points,
     compare,
     detect_change_points,
     higher_is_better,
@@ -139,6 +141,87 @@ def test_change_point_arguments_are_checked() -> None:
         detect_change_points([1.0, 2.0], min_size=0)
     with pytest.raises(ValueError, match="alpha"):
         detect_change_points([1.0, 2.0], alpha=1.5)
+
+
+def found(values: np.ndarray) -> list[tuple[int, str]]:
+    """(index, kind) of every change `change_points` reports."""
+    return [(c.index, c.kind) for c in change_points(values)]
+
+
+def test_linear_drift_is_one_segment_and_trend_reports_it() -> None:
+    t = np.arange(300)
+    drift = np.exp(0.4 * t / 300)  # +49% over 300 nights at 2% noise: one sloped segment
+    for seed in (70, 71, 72):
+        assert found(nightly(300, seed=seed) * drift) == []
+        with_step = nightly(300, seed=seed) * drift
+        with_step[180:] *= 1.15
+        assert found(with_step) == [(180, "level")]
+    fit = trend(np.log(nightly(300, seed=70) * drift), higher_is_better=False)
+    assert fit.low < 0.4 / 300 < fit.high and fit.worsening
+
+
+def test_smooth_growth_is_not_a_staircase() -> None:
+    s = np.arange(800) / 800  # the issue's 816-point steadily rising count, at 1% noise
+    for seed in (80, 81, 82):
+        assert found(nightly(800, cv=0.01, seed=seed) * np.exp(0.8 * (1 - np.exp(-3 * s)))) == []
+    assert found(nightly(800, cv=0.01, seed=80) * np.exp(0.8 * s * s)) == []
+
+
+def test_slope_change_is_found_as_a_slope() -> None:
+    t = np.arange(200)
+    bend = np.exp(0.005 * np.maximum(t - 110, 0))  # flat, then +0.5% a night from night 110
+    assert found(nightly(200, seed=91) * bend) == [(110, "slope")]
+    assert found(nightly(200, seed=92) * bend) == [(110, "slope")]
+
+
+def test_weekly_cycle_is_removed_before_steps_are_looked_for() -> None:
+    t = np.arange(365)
+    for seed in (100, 101, 102):
+        weekly = nightly(365, seed=seed) * np.where(t % 7 >= 5, 1.08, 1.0)  # slow weekends
+        assert found(weekly) == []
+        weekly[200:] *= 1.12
+        assert found(weekly) == [(200, "level")]
+
+
+def test_day_night_cycle_with_a_step() -> None:
+    t = np.arange(240)
+    hourly = nightly(240, seed=105) * np.exp(0.06 * np.sin(2 * np.pi * t / 24))
+    assert found(hourly) == []
+    hourly[150:] *= 1.15
+    assert found(hourly) == [(150, "level")]
+
+
+def test_variance_change_is_its_own_kind() -> None:
+    rng = np.random.default_rng(112)
+    noisier = 100 * np.exp(np.r_[rng.normal(0, 0.01, 150), rng.normal(0, 0.04, 150)])
+    quieter = 100 * np.exp(np.r_[rng.normal(0, 0.04, 150), rng.normal(0, 0.01, 150)])
+    assert change_points(noisier) == [ChangePoint(150, "variance", pytest.approx(0, abs=1e-6))]
+    assert found(quieter) == [(148, "variance")]
+    # Not a level step: the nightly review raises nothing for it.
+    assert review_series(noisier, higher_is_better=False).new is None
+
+
+def test_dense_outliers_and_gaps_keep_the_step_exact() -> None:
+    values = nightly(200, cv=0.02, seed=130)
+    slow = [11, 12, 30, 47, 48, 60, 62, 63, 90, 121, 122, 150, 151, 170]  # pairs, no triples
+    values[slow] *= 1.5
+    assert found(values) == []
+    values[110:] *= 1.12
+    values[[40, 41, 42, 43, 44, 109, 111, 160]] = np.nan
+    assert found(values) == [(110, "level")]
+
+
+def test_short_series() -> None:
+    for seed in (120, 121, 122):
+        assert found(nightly(8, seed=seed)) == []
+        values = nightly(16, seed=seed)
+        values[8:] *= 1.3
+        assert found(values) == [(8, "level")]
+
+
+def test_change_kinds_are_checked() -> None:
+    with pytest.raises(ValueError, match="did you mean .level."):
+        detect_change_points([1.0] * 10, kinds=["levle"])
 
 
 def test_noise_scale_ignores_steps_and_outliers() -> None:

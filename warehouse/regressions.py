@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, NamedTuple
@@ -35,6 +35,7 @@ from warehouse.analysis import (
     Comparison,
     DetectionConfig,
     Finding,
+    SeriesReview,
     compare,
     higher_is_better,
     review_series,
@@ -168,12 +169,39 @@ def _update(alert: AlertRecord, finding: Finding, unit: str, run_id: str,
     return alert.model_copy(update=fields)
 
 
+class ReviewJob(NamedTuple):
+    """One series to judge: its values (oldest first), direction and open alerts' starts."""
+
+    values: np.ndarray
+    higher_is_better: bool
+    open_starts: tuple[int, ...]
+
+
+#: Judges a batch of series with thresholds: a review per job, or why it could not be judged.
+Reviewer = Callable[[Sequence[ReviewJob], DetectionConfig], list[SeriesReview | str]]
+
+
+def review_batch(jobs: Sequence[ReviewJob], config: DetectionConfig) -> list[SeriesReview | str]:
+    """`analysis.review_series` for each job, in order; a series it refuses (a zero baseline has
+    no relative change) gives the refusal's message instead, so one bad series does not stop
+    the batch. Pure, so a Dask worker can run any slice of a run's series."""
+    reviews: list[SeriesReview | str] = []
+    for job in jobs:
+        try:
+            reviews.append(review_series(job.values, higher_is_better=job.higher_is_better,
+                                         open_starts=job.open_starts, config=config))
+        except ValueError as exc:
+            reviews.append(str(exc))
+    return reviews
+
+
 def detect_regressions(
     wh: Warehouse,
     run_id: str,
     *,
     config: DetectionConfig = DEFAULT_CONFIG,
     now: datetime | None = None,
+    reviewer: Reviewer | None = None,
 ) -> list[AlertRecord]:
     """Judge every series `run_id` measured; open, refresh and close alerts; write them.
 
@@ -194,6 +222,8 @@ def detect_regressions(
         run_id: The run whose series to judge.
         config: Thresholds (significance, minimum effect, segment size, windows).
         now: Clock for opened_at / closed_at (default: now, UTC).
+        reviewer: Judges all series at once (default `review_batch`, here, one after the
+            other); the detect flow passes one that spreads them over Dask workers.
 
     Returns:
         The alerts this run opened, refreshed or closed, as written.
@@ -203,12 +233,14 @@ def detect_regressions(
     """
     _require_run(wh, run_id)
     now = now or utcnow()
+    reviewer = reviewer or review_batch
     points = touched_history(wh, run_id, config.history)
     stored = _alerts_of_touched(wh, run_id)
     alerts_by_key: dict[SeriesKey, list[AlertRecord]] = {}
     for row in stored.iter_rows(named=True):
         alerts_by_key.setdefault(SeriesKey.of(row), []).append(_alert(row))
-    written: list[AlertRecord] = []
+    series: list[tuple[SeriesKey, str, list[str], list[AlertRecord], list[AlertRecord]]] = []
+    jobs: list[ReviewJob] = []
     for group in points.partition_by(list(SERIES_KEY), maintain_order=True):
         key = SeriesKey.of(group.row(0, named=True))
         unit = str(group["unit"][-1])
@@ -223,16 +255,17 @@ def detect_regressions(
         position = {rid: i for i, rid in enumerate(run_ids)}
         known = alerts_by_key.get(key, [])
         open_alerts = [a for a in known if a.status == "open" and a.first_bad_run_id in position]
-        try:
-            review = review_series(
-                group["value"].to_numpy(),
-                higher_is_better=better_high,
-                open_starts=[position[a.first_bad_run_id] for a in open_alerts],
-                config=config,
-            )
-        except ValueError as exc:  # e.g. a zero baseline: no relative change exists
-            log.warning("skipping %s: %s", key.label, exc)
+        series.append((key, unit, run_ids, known, open_alerts))
+        jobs.append(ReviewJob(group["value"].to_numpy(), better_high,
+                              tuple(position[a.first_bad_run_id] for a in open_alerts)))
+    written: list[AlertRecord] = []
+    for (key, unit, run_ids, known, open_alerts), review in zip(
+        series, reviewer(jobs, config), strict=True
+    ):
+        if isinstance(review, str):  # e.g. a zero baseline: no relative change exists
+            log.warning("skipping %s: %s", key.label, review)
             continue
+        position = {rid: i for i, rid in enumerate(run_ids)}
         for alert in open_alerts:
             finding = review.reviewed.get(position[alert.first_bad_run_id])
             if finding is not None:
