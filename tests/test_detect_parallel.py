@@ -64,3 +64,25 @@ def test_detect_on_workers_writes_the_same_alerts(client: Client, tmp_path: Path
     ]
     assert {a.model_type for a in there} == {"bert", "gpt2"}
     assert {a.severity for a in there} == {"high", "critical"}
+
+
+def test_detect_flow_judges_on_its_own_local_cluster(
+    prefect_api: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.detect import detect
+
+    path = tmp_path / "wh.duckdb"
+    with Warehouse.open(path, quarantine_dir=tmp_path / "quarantine") as wh:
+        wh.record_environment(ENVIRONMENT)
+        rng = np.random.default_rng(2025)
+        add_nights(wh, range(HISTORY), rng)
+        [*_, last] = add_nights(wh, range(HISTORY, HISTORY + 3), rng,
+                                factors={"bert/latency": 1.25})
+    monkeypatch.setenv("SKILLSETS_WAREHOUSE", str(path))
+    monkeypatch.delenv("SKILLSETS_SCHEDULER_ADDRESS", raising=False)
+    alerts = detect(run_id=last, workers=2)
+    assert [(a["model_type"], a["metric"], a["severity"], a["status"]) for a in alerts] == [
+        ("bert", "latency", "high", "open")
+    ]
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        detect.fn(run_id=last, workers=0)
