@@ -107,6 +107,15 @@ def validate(
         Path | None, typer.Option(help="DuckDB warehouse (default SKILLSETS_WAREHOUSE).")
     ] = None,
     run_id: Annotated[str | None, typer.Option(help="Run id (default: a new one).")] = None,
+    checkpoint: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--checkpoint",
+            help="Validate a checkpoint's real weights (repeatable): a folder with config.json "
+            "or a model id in the HF cache, as PATH or MODEL_TYPE=PATH. Without model types or "
+            "--priority only the checkpoints run.",
+        ),
+    ] = None,
 ) -> None:
     """Run each skillset for real on each hardware backend (load, forward or generate on synthetic
     inputs, output checks, from_pretrained round trip, OpenVINO vs torch), each model in its own
@@ -114,6 +123,8 @@ def validate(
 
     Exits 1 when any model fails."""
     from skillsets.catalog import build_catalog, select
+    from skillsets.runtime.errors import SkillUnavailableError
+    from skillsets.runtime.weights import parse_checkpoint
     from skillsets.validation.coverage import build_report, render_html, render_markdown
     from skillsets.validation.isolate import IsolationLimits
     from skillsets.validation.smoke import SmokeOptions
@@ -129,8 +140,12 @@ def validate(
         settings = load_settings(
             hardware=_hardware_list(hardware), output_dir=output_dir, warehouse=warehouse
         )
-        entries = select(priority or "critical", family=family, models=models or None)
-    except (SettingsError, UnknownNameError, ValueError) as exc:
+        checkpoints = dict(parse_checkpoint(text) for text in checkpoint or [])
+        if checkpoints and not models and not priority:
+            entries = select("all", models=list(checkpoints))
+        else:
+            entries = select(priority or "critical", family=family, models=models or None)
+    except (SettingsError, UnknownNameError, SkillUnavailableError, ValueError) as exc:
         fail(str(exc))
     if models and priority:
         fail("give model types or --priority, not both (model types name the exact models to run)")
@@ -144,6 +159,7 @@ def validate(
         roundtrip=None if roundtrip else False,
         inventory=None if inventory else False,
         skillset_dir=generated.name if static and local_workers else None,
+        checkpoints=checkpoints,
     )
     plan = SweepPlan(
         options=options,
@@ -195,6 +211,7 @@ def validate(
         "batch_sizes": list(options.batch_sizes),
         "roundtrip": roundtrip,
         "inventory": inventory,
+        "checkpoints": checkpoints,
         "wall_seconds": round(wall, 1),
     }
     if store:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import math
+import shutil
 import tempfile
 import time
 import traceback
@@ -76,6 +77,8 @@ class SmokeOptions:
         inventory_budget_s: Seconds the inventory may take before the rest is `not tried`.
         skillset_dir: Folder of generated `hf_<type>.py` files; the round trip then loads the
             saved folder through the generated class's `init_<hw>`. None = through `load_skill`.
+        checkpoints: Model type -> checkpoint folder to validate instead of the tiny random
+            model (real weights; the folder must hold them, see `weights.resolve_checkpoint`).
         batch_atol: Absolute tolerance of the batch-consistency check.
         batch_rtol: Relative tolerance (times the largest reference magnitude) of that check.
         parity: Tolerance of a compiled backend against torch, per the precision it reports
@@ -93,6 +96,7 @@ class SmokeOptions:
     inventory: bool | None = None
     inventory_budget_s: float = 20.0
     skillset_dir: str | None = None
+    checkpoints: dict[str, str] = field(default_factory=dict)
     batch_atol: float = 1e-4
     batch_rtol: float = 1e-4
     parity: dict[str, ParityLimit] = field(default_factory=lambda: dict(PARITY_LIMITS))
@@ -220,7 +224,10 @@ class _SmokeRun:
 
         opts, details = self.options, self.result.details
         with self.timed("load"):
-            skill = load_skill(self.model_type, hardware=self.hardware, seed=opts.seed)
+            checkpoint = opts.checkpoints.get(self.model_type)
+            skill = load_skill(self.model_type, hardware=self.hardware, seed=opts.seed,
+                               model_name=checkpoint,
+                               size="checkpoint" if checkpoint else "tiny")
         details["weights"] = str(skill.weights)
         self.result.execution_precision = skill.execution_precision or None
         if skill.hardware != self.hardware or skill.fallback_from:
@@ -411,6 +418,7 @@ class _SmokeRun:
                 "RoundTripError", f"save_pretrained wrote no safetensors file: {files}"
             )
         _save_preprocessors(skill, folder)
+        _copy_checkpoint_files(skill, folder)
         handler, reloaded, via = self.reload(folder)
         if not str(reloaded.weights).startswith("pretrained:"):
             raise SmokeCheckError(
@@ -780,6 +788,28 @@ def _save_preprocessors(skill: Any, folder: str) -> None:
         if obj is not None and id(obj) not in saved and hasattr(obj, "save_pretrained"):
             obj.save_pretrained(folder)
             saved.append(id(obj))
+
+
+#: Weight files a checkpoint's round trip writes itself; everything else of the checkpoint's
+#: folder is copied along.
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".h5", ".msgpack", ".onnx", ".ckpt")
+
+
+def _copy_checkpoint_files(skill: Any, folder: str) -> None:
+    """A checkpoint's files beyond weights, config and preprocessors (sentence-transformers'
+    `modules.json` and pooling folders) go to the round-trip folder too, as a user's copy of
+    the checkpoint has them: without them the reloaded handler pools differently."""
+    source = getattr(skill, "source", None)
+    if source is None:
+        return
+    for path in Path(source).iterdir():
+        target = Path(folder) / path.name
+        if target.exists() or path.suffix in _WEIGHT_SUFFIXES:
+            continue
+        if path.is_dir():
+            shutil.copytree(path, target)
+        else:
+            shutil.copy2(path, target)
 
 
 def _one_line(exc: BaseException) -> str:
