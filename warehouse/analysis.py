@@ -28,7 +28,7 @@ Why these methods (the tools performance teams trust, combined):
   with a line per segment proposes changes of level and drift (a drift is one sloped segment,
   not a staircase). Each candidate is re-tested, Otava-style, and kept only at p < `alpha`: a
   step by a robust (bisquare) fit of step + drift and a rank test, a slope change by a kink
-  that beats a parabola, a variance change by a rank test of spreads; the weakest is dropped
+  beyond a cubic curve, a variance change by a rank test of spreads; the weakest is dropped
   first and its neighbours re-tested.
 - Comparisons: Mann-Whitney U (asv's test, p < 0.002 by default), the Hodges-Lehmann shift on
   log values as the relative change, and its distribution-free (Moses) confidence interval. A
@@ -73,6 +73,8 @@ METRIC_DIRECTIONS: dict[str, bool] = {
     "speedup": True,
     "accuracy": True,
     "max_abs_diff": False,
+    # requests of an API load level that succeeded (`skillsets/api/rows.py`): fewer is worse
+    "completed": True,
 }
 #: Metrics stored with results that are not measurements of speed or size, and why they are
 #: never judged.
@@ -179,7 +181,8 @@ def _within_segment_slope(t: np.ndarray, x: np.ndarray, right: np.ndarray) -> fl
     return float(np.median(np.concatenate(slopes))) if slopes else 0.0
 
 
-#: Kendall p-value below which a window is taken to drift (a step need not pass without one).
+#: p-value below which a window is taken to drift or bend (Kendall's tau; the curvature of a
+#: cubic fit), so a step must also pass without a drift, or beyond the curve.
 _DRIFT_ALPHA = 0.05
 #: Tukey bisquare tuning constant (95% efficiency under normal noise).
 _BISQUARE_C = 4.685
@@ -523,13 +526,13 @@ def _judge_mean_change(x: np.ndarray, t: np.ndarray, start: int, k: int, stop: i
     Two readings compete; the more significant one names the kind:
 
     - level: `_step_p_value` (robust step + common drift, and a rank test) must reject; where a
-      least-squares fit of level + jump + drift + curvature finds the curvature significant (at
-      `alpha`), its jump must be significant too, so the bend of a smooth curve is no step
+      least-squares fit of level + jump + drift + a cubic curve finds the curve at all (at
+      `_DRIFT_ALPHA`), its jump must be significant too, so the bend of a smooth curve is no step
       (asking it always would cost steps much power: curvature mimics a step);
-    - slope: a significant kink (a bent line against a straight one, the bend placed within a
-      third of `window` of k, where the two free lines of the segmentation may have put it)
-      with at least `_KINK_SIDE` runs each side, where the bent line also fits better than a
-      parabola and than a step with a common drift (as many parameters each): a smooth
+    - slope: a significant kink (beyond a cubic curve over 2 x `window` runs each side; the
+      bend placed within a third of `window` of k, where the two free lines of the
+      segmentation may have put it) with at least `_KINK_SIDE` runs each side, where the bent
+      line also fits better than a step with a common drift (as many parameters): a smooth
       acceleration is one curved segment, not a chain of kinks, and a step is no kink.
     """
     p_step = _step_p_value(x, t, start, k, stop, window)
@@ -539,16 +542,17 @@ def _judge_mean_change(x: np.ndarray, t: np.ndarray, start: int, k: int, stop: i
     span = float(max(t[hi - 1] - t[lo], 1.0))
     u = (t[lo:hi] - t[k]) / span
     ones, right = np.ones_like(u), (u >= 0).astype(np.float64)
-    p_jump, p_curved = _ols_p_values(np.column_stack([ones, right, u, u * u, u**3]), x[lo:hi],
-                                     (1, 3))
-    p_level = max(p_step, p_jump) if p_curved < alpha else p_step
+    p_jump, p_square, p_cube = _ols_p_values(
+        np.column_stack([ones, right, u, u * u, u**3]), x[lo:hi], (1, 3, 4)
+    )
+    p_level = max(p_step, p_jump) if min(p_square, p_cube) < _DRIFT_ALPHA else p_step
     p_kink = 1.0
     options = _kink_options(lo, k, hi, window)
     if options.size:
         _, rss, _ = _best_kink(x, t, lo, hi, options)
         if rss < _rss(np.column_stack([ones, right, u]), x[lo:hi]):
             wide = max(start, k - 2 * window), min(stop, k + 2 * window)
-            p_kink = _best_kink(x, t, *wide, options, degree=2)[2]
+            p_kink = _best_kink(x, t, *wide, options, degree=3)[2]
     if p_level <= p_kink:
         return "level", p_level
     return "slope", p_kink
@@ -592,11 +596,12 @@ def change_points(
        `_binary_segmentation`) proposes changes, so a steady drift is one segment and not a
        staircase. Each candidate is tested against its neighbouring segments (at most
        `window` runs each side) by `_judge_mean_change`: a level step needs a robust step
-       test (fitting a drift only where the window trends) and a rank test, and, where the
-       window is curved, a jump beyond the curvature; a slope change needs a kink that beats
-       a parabola and a step. The least significant candidate at or above `alpha` is dropped
-       and its neighbours re-tested until every change stands; the segments left are
-       searched again (`_search`) until nothing new stands.
+       test (with a drift, and also without one where the window does not trend) and a rank
+       test, and, where the window is curved, a jump beyond the curve; a slope change needs a
+       kink beyond a cubic curve that a step does not fit better. The least significant
+       candidate at or above `alpha` is dropped and its neighbours re-tested until every
+       change stands; the segments left are searched again (`_search`) until nothing new
+       stands.
     A variance change within `min_size` runs of a level or slope change is left out: the
     level change explains it.
 
