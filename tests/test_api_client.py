@@ -151,3 +151,13 @@ def test_config_rejects_bad_input_and_hides_the_key() -> None:
                             loads=(Load(concurrency=1),), api_key="sk-secret-123")
     assert "sk-secret-123" not in repr(config)
     assert "sk-secret-123" not in str(config.parameters())
+
+
+def test_detection_knows_which_way_each_api_metric_is_worse() -> None:
+    from skillsets.api.rows import API_METRIC_UNITS
+    from warehouse.analysis import higher_is_better
+
+    better_high = {m for m, unit in API_METRIC_UNITS.items() if higher_is_better(m, unit)}
+    assert better_high == {"request_throughput", "output_throughput", "input_throughput",
+                           "goodput", "completed"}
+    assert not higher_is_better("errors_timeout", "count")
