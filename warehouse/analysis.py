@@ -75,6 +75,10 @@ METRIC_DIRECTIONS: dict[str, bool] = {
     "max_abs_diff": False,
     # requests of an API load level that succeeded (`skillsets/api/rows.py`): fewer is worse
     "completed": True,
+    # Output quality against fp32 (skillsets/bench/quality.py): a drop in quality is a regression.
+    "quality_cosine": True,
+    "top1_agreement": True,
+    "kl_divergence": False,
 }
 #: Metrics stored with results that are not measurements of speed or size, and why they are
 #: never judged.

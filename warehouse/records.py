@@ -11,7 +11,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 #: Units a result may carry; anything else is rejected on the way in.
-UNITS = frozenset({"ms", "s", "items/s", "tokens/s", "bytes", "ratio", "count"})
+#: `nats`: an information measure (a KL divergence of output distributions).
+UNITS = frozenset({"ms", "s", "items/s", "tokens/s", "bytes", "ratio", "count", "nats"})
 Benchmark = Literal["inference", "throughput", "api"]
 #: `api`: an OpenAI-compatible endpoint measured by `skillsets bench-api` (hardware = endpoint).
 BENCHMARKS: tuple[str, ...] = ("inference", "throughput", "api")

@@ -37,6 +37,9 @@ METRIC_UNITS: dict[str, str] = {
     "concurrent_throughput": "items/s",  # the same calls from N threads
     "speedup": "ratio",  # concurrent / sequential
     "concurrent_workers": "count",  # N
+    "quality_cosine": "ratio",  # encoders: cosine of pooled outputs vs fp32 (bench/quality.py)
+    "top1_agreement": "ratio",  # generators: share of next-token arg-maxes equal to fp32's
+    "kl_divergence": "nats",  # generators: KL(fp32 || this precision) of next-token logits
 }
 _bad_units = {m: u for m, u in METRIC_UNITS.items() if u not in UNITS}
 if _bad_units:

@@ -21,12 +21,14 @@ from hardware.fingerprint import environment_fingerprint
 from skillsets.bench.inference import (
     Measured,
     cold_import_seconds,
+    fit_prompt,
     measure_batches,
     skill_modules,
     synchronizer,
 )
 from skillsets.bench.measure import measure_memory, pinned_threads, time_once
 from skillsets.bench.precision import precision_support
+from skillsets.bench.quality import load_reference, measure_quality
 from skillsets.bench.rows import RowMaker
 from skillsets.bench.spec import BenchmarkOutcome, BenchmarkSpec
 from skillsets.bench.throughput import measure_throughput
@@ -150,6 +152,23 @@ def _throughput_or_reason(
     measured.extend(throughput)
 
 
+def _quality(skill: Skill, spec: BenchmarkSpec, rows: RowMaker) -> Measured:
+    """Quality rows against the same weights at fp32 (`skillsets.bench.quality`), measured after
+    the timed and memory loops so the reference model costs none of their numbers."""
+    reference = load_reference(spec.model_type, spec.model_name, spec.seed, spec.size)
+    encoder_decoder = bool(getattr(skill.config, "is_encoder_decoder", False))
+    prompt = spec.prompt_tokens
+    adjust = (
+        (lambda prepared: fit_prompt(prepared, prompt))
+        if skill.generative and prompt is not None and not encoder_decoder else None
+    )
+    try:
+        return measure_quality(skill, reference, spec.batch_sizes, rows, adjust=adjust)
+    finally:
+        del reference
+        gc.collect()
+
+
 #: How torch names each reduced precision in "... not implemented for 'X'" errors.
 _TORCH_DTYPE_NAMES = {"bf16": "'BFloat16'", "fp16": "'Half'", "int8": "'QInt8'"}
 
@@ -225,6 +244,8 @@ def run_benchmark(spec: BenchmarkSpec) -> BenchmarkOutcome:
                         prompt_tokens=spec.prompt_tokens,
                     )
                 )
+                if spec.precision != "fp32":
+                    measured.extend(_quality(skill, spec, rows))
             if "throughput" in spec.kinds:
                 _throughput_or_reason(skill, spec, rows, measured)
             for row in measured.rows:  # what was measured, and what ran, as reported
