@@ -21,7 +21,7 @@ import copy
 import functools
 from typing import Any
 
-from skillsets.runtime.errors import SkillUnavailableError
+from skillsets.runtime.errors import SkillUnavailableError, UnsupportedCombinationError
 from skillsets.runtime.openvino_exec import OpenVinoExecutor
 from skillsets.runtime.prepare import forward_params
 
@@ -88,6 +88,8 @@ class OpenVinoSeq2Seq:
         Raises:
             SkillUnavailableError: a part cannot be converted, or the example lacks the
                 encoder's inputs.
+            UnsupportedCombinationError: generate() merges some prepared inputs into the
+                encoder's (multimodal encoder-decoders such as Florence-2).
             UnsupportedPrecisionError: the device cannot run `precision`.
         """
         import torch
@@ -101,6 +103,16 @@ class OpenVinoSeq2Seq:
             raise SkillUnavailableError(
                 f"{type(model).__name__}: none of the prepared inputs {sorted(example)} is an "
                 f"input of its encoder {type(encoder).__name__}; openvino cannot trace it")
+        merged = [k for k, v in example.items() if isinstance(v, torch.Tensor)
+                  and k not in self.encoder_inputs and not k.startswith("decoder_")]
+        if merged:
+            # Florence-2 and the like fold these (image features) into the encoder's
+            # inputs_embeds inside their own generate(): an encoder traced on the prepared
+            # inputs would never see them.
+            raise UnsupportedCombinationError(
+                f"{type(model).__name__}: its encoder {type(encoder).__name__} does not take "
+                f"{merged}; generate() merges them into the encoder's input first, and openvino's "
+                "encoder-decoder path compiles the encoder on the prepared inputs (run it on cpu)")
         enc_example = {k: example[k] for k in self.encoder_inputs}
         self.encoder = OpenVinoExecutor(encoder, enc_example, params, precision)
         # no_grad, not inference_mode: the states are a tracing input, and inference tensors
