@@ -33,7 +33,8 @@ def dask_reviewer(client: Client) -> Reviewer:
         workers = max(1, len(client.scheduler_info()["workers"]))
         size = math.ceil(len(jobs) / (workers * BATCHES_PER_WORKER))
         batches = [list(jobs[i : i + size]) for i in range(0, len(jobs), size)]
-        futures = client.map(review_batch, batches, config=config, pure=False)
+        # Scattered first: histories put into the task graph itself make it large and slow.
+        futures = client.map(review_batch, client.scatter(batches), config=config, pure=False)
         return [review for batch in client.gather(futures) for review in batch]
 
     return review
