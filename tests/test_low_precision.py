@@ -55,3 +55,43 @@ def test_the_detector_judges_quality_in_the_right_direction() -> None:
     assert higher_is_better("quality_cosine", "ratio")
     assert higher_is_better("top1_agreement", "ratio")
     assert not higher_is_better("kl_divergence", "nats")
+
+
+def test_int8_weight_only_on_openvino_keeps_minilm_close_at_a_quarter_of_the_bytes() -> None:
+    from skillsets.runtime import load_skill
+
+    # The fp32 bytes from torch: the same tensors OpenVINO's fp32 IR holds as constants.
+    fp32 = load_skill("bert", "cpu", "fp32", str(MINILM), size="checkpoint")
+    spec = BenchmarkSpec(run_id="q", model_type="bert", hardware="openvino", precision="int8-wo",
+                         size="checkpoint", model_name=str(MINILM), measure=QUICK,
+                         measure_import=False)
+    outcome = run_benchmark(spec)
+    assert outcome.status == "ok", outcome.reason
+    values = _values(outcome)
+    assert values["quality_cosine"] >= 0.999
+    # NNCF stores the linear weights in 8 bits (+ per-channel scale and zero point): about a
+    # quarter of their fp32 bytes; it compresses the embeddings too.
+    assert values["matmul_weight_memory"] <= 0.26 * fp32.matmul_weight_memory
+    assert values["weight_memory"] <= 0.3 * fp32.weight_memory
+    measured = [row for row in outcome.rows if row.metric != "task_time"]
+    assert {row.execution_precision for row in measured} == {"int8-wo"}
+
+
+def test_int8_weight_only_on_torch_cpu_counts_the_quantized_bytes() -> None:
+    from skillsets.runtime import load_skill
+
+    fp32 = load_skill("bert", "cpu", "fp32", seed=0)
+    int8 = load_skill("bert", "cpu", "int8-wo", seed=0)
+    assert int8.execution_precision == "int8-wo"
+    # int8 data plus an fp32 scale and int8 zero point per output row: well under half.
+    assert int8.matmul_weight_memory < 0.4 * fp32.matmul_weight_memory
+    assert int8.weight_memory < fp32.weight_memory
+
+
+def test_int4_weight_only_on_torch_cpu_is_an_unsupported_row_with_its_reason() -> None:
+    spec = BenchmarkSpec(run_id="q", model_type="bert", hardware="cpu", precision="int4-wo",
+                         measure=QUICK, measure_import=False)
+    outcome = run_benchmark(spec)
+    assert outcome.status == "unsupported"
+    assert "torchao" in outcome.reason and "int4-wo" in outcome.reason
+    assert [(row.metric, row.value) for row in outcome.rows] == [("supported", 0.0)]

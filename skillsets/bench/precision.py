@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from hardware.names import UnknownNameError
 from skillsets.runtime.errors import UnsupportedPrecisionError
 from skillsets.runtime.precision import PRECISIONS, check_precision, openvino_precision_problem
+from skillsets.runtime.quantize import INT4_GROUP_SIZE
 
 __all__ = ["PRECISIONS", "PrecisionSupport", "parse_precisions", "precision_support"]
 
@@ -26,6 +27,12 @@ _NOTES: dict[str, str] = {
     "openvino-bf16": "OpenVINO INFERENCE_PRECISION_HINT bf16 (fp32 weights converted on compile)",
     "openvino-fp16": "OpenVINO INFERENCE_PRECISION_HINT f16 (fp32 weights converted on compile)",
     "int8": "torch dynamic quantization of nn.Linear (int8 weights, activations per call)",
+    "int8-wo": "torchao Int8WeightOnlyConfig: per-channel int8 nn.Linear weights, fp32 activations",
+    "openvino-int8-wo": "NNCF compress_weights INT8_ASYM (per channel), f32 activations",
+    "openvino-int4-wo": (
+        f"NNCF compress_weights INT4_SYM, group_size {INT4_GROUP_SIZE}, ratio 1.0 (embeddings and "
+        "last layer int8), f32 activations"
+    ),
 }
 
 

@@ -26,6 +26,8 @@ METRIC_UNITS: dict[str, str] = {
     "latency": "ms",  # one forward / generate call
     "throughput": "items/s",  # batch_size / mean latency
     "peak_memory": "bytes",  # peak RSS during one call, above the RSS before it
+    "weight_memory": "bytes",  # the weights as held when run (torch storage / OpenVINO constants)
+    "matmul_weight_memory": "bytes",  # of those, linear/MatMul weights: what quantization shrinks
     "cuda_max_allocated": "bytes",  # torch.cuda.max_memory_allocated during one call
     "prefill_latency": "ms",  # text generators: the forward over the prompt (time to 1st token)
     "decode_throughput": "tokens/s",  # text generators: tokens after the first, per second

@@ -55,7 +55,9 @@ def load_phases(spec: BenchmarkSpec, rows: RowMaker, *, first: str) -> tuple[Ski
       random weights, or weights from disk), timed on its own and discarded;
     * `init_time`: `load_skill` end to end (instantiation, device, precision, preprocessors,
       OpenVINO compile): the wait before the first call;
-    * `load_memory`: peak RSS above the starting RSS during `load_skill`.
+    * `load_memory`: peak RSS above the starting RSS during `load_skill`;
+    * `weight_memory`, `matmul_weight_memory`: the bytes of the weights as the skill holds them,
+      all and linear/MatMul only (`skillsets.runtime.quantize`).
     """
     from skillsets.catalog import get_entry
     from skillsets.runtime import load_skill
@@ -91,6 +93,8 @@ def load_phases(spec: BenchmarkSpec, rows: RowMaker, *, first: str) -> tuple[Ski
     out.rows.append(rows.scalar(first, "init_time", seconds))
     out.rows.append(rows.scalar(first, "load_memory", memory.rss_delta_bytes))
     skill = holder["skill"]
+    out.rows.append(rows.scalar(first, "weight_memory", skill.weight_memory))
+    out.rows.append(rows.scalar(first, "matmul_weight_memory", skill.matmul_weight_memory))
     if spec.output_tokens is not None and skill.generative:
         skill.max_new_tokens = spec.output_tokens
         if getattr(skill.model, "generation_config", None) is not None:

@@ -14,6 +14,7 @@ from typing import Any
 from skillsets.runtime.errors import SkillUnavailableError, UnsupportedPrecisionError
 from skillsets.runtime.outputs import tensors_of
 from skillsets.runtime.precision import OPENVINO_HINTS, openvino_precision_problem
+from skillsets.runtime.quantize import WEIGHT_ONLY_LABELS, compress_openvino, openvino_weight_bytes
 
 #: The OpenVINO device skills compile for.
 DEVICE = "CPU"
@@ -47,7 +48,10 @@ class OpenVinoExecutor:
 
     Attributes:
         execution_precision: The inference precision the compiled model reports (`f32`,
-            `bf16`, `f16`): what runs, read back rather than assumed.
+            `bf16`, `f16`): what runs, read back rather than assumed; for weight-only
+            precisions (f32 activations) `int8-wo` or `int4-wo:g128`.
+        weight_memory: Bytes of the model's constants as compiled (after NNCF compression).
+        matmul_weight_memory: Of those, the bytes feeding MatMul weights (what NNCF compresses).
     """
 
     def __init__(
@@ -90,6 +94,9 @@ class OpenVinoExecutor:
                 f"openvino could not convert {type(model).__name__}: {type(exc).__name__}: "
                 f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
             ) from exc
+        if precision in WEIGHT_ONLY_LABELS:
+            ov_model = compress_openvino(ov_model, precision)
+        self.weight_memory, self.matmul_weight_memory = openvino_weight_bytes(ov_model)
         self.compiled = core.compile_model(ov_model, DEVICE, {"INFERENCE_PRECISION_HINT": hint})
         self.execution_precision = self.compiled.get_property(
             "INFERENCE_PRECISION_HINT"
@@ -99,6 +106,9 @@ class OpenVinoExecutor:
                 f"{precision} is not supported on openvino here: asked for {hint}, the compiled "
                 f"model runs {self.execution_precision}"
             )
+        if precision in WEIGHT_ONLY_LABELS:
+            # f32 activations checked above; the weights are what NNCF compressed.
+            self.execution_precision = WEIGHT_ONLY_LABELS[precision]
         # An infer request serves one call at a time ("Infer Request is busy" otherwise), so each
         # calling thread gets its own: concurrent callers (the throughput benchmark, a server's
         # thread pool) then run in parallel on one compiled model, as OpenVINO intends.

@@ -14,16 +14,17 @@ from typing import Any
 from hardware.names import UnknownNameError
 from skillsets.runtime.errors import UnsupportedPrecisionError
 
-PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16", "int8")
+#: `int8-wo`/`int4-wo`: weight-only quantization, fp32 activations (`skillsets.runtime.quantize`).
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16", "int8", "int8-wo", "int4-wo")
 
 #: Precisions each backend can run, and why the others are refused.
 SUPPORTED: dict[str, tuple[str, ...]] = {
-    "cpu": ("fp32", "bf16", "int8"),
+    "cpu": ("fp32", "bf16", "int8", "int8-wo"),
     "cuda": ("fp32", "bf16", "fp16"),
     "rocm": ("fp32", "bf16", "fp16"),
     "mps": ("fp32", "fp16"),
     # bf16/fp16 only where the device lists the capability: see `openvino_precision_problem`.
-    "openvino": ("fp32", "bf16", "fp16"),
+    "openvino": ("fp32", "bf16", "fp16", "int8-wo", "int4-wo"),
     "qnn": ("fp32",),
 }
 _WHY_NOT = {
@@ -32,6 +33,14 @@ _WHY_NOT = {
     ("rocm", "int8"): "dynamic int8 quantization runs on CPU only",
     ("mps", "bf16"): "MPS has no bf16 support in this torch",
     ("mps", "int8"): "dynamic int8 quantization runs on CPU only",
+    ("cpu", "int4-wo"): (
+        "torchao's int4 weight-only kernels need CUDA, the mslk library or bf16 weights; none "
+        "runs fp32 on this CPU (openvino runs int4-wo through NNCF)"
+    ),
+    **{
+        (hw, p): "weight-only quantization runs on cpu (torchao) and openvino (NNCF) only"
+        for hw in ("cuda", "rocm", "mps", "qnn") for p in ("int8-wo", "int4-wo")
+    },
 }
 
 
@@ -56,6 +65,9 @@ OPENVINO_HINTS: dict[str, tuple[str, str]] = {
     "fp32": ("f32", "FP32"),
     "bf16": ("bf16", "BF16"),
     "fp16": ("f16", "FP16"),
+    # Weight-only: NNCF compresses the weights, activations stay f32.
+    "int8-wo": ("f32", "FP32"),
+    "int4-wo": ("f32", "FP32"),
 }
 
 
@@ -82,14 +94,20 @@ def torch_execution_precision(model: Any) -> str:
     """What a torch model's matmuls execute in, read back from the model and torch's settings.
 
     Returns:
-        `int8` for dynamically quantized linears, else the floating parameters' precision
-        (`f32`, `bf16`, `f16`), where fp32 matmuls allowed to run as TF32 or bf16 (torch's
-        `float32_matmul_precision` `high`/`medium`) or an active autocast say so.
+        `int8` for dynamically quantized linears, `int8-wo` for torchao weight-only ones, else
+        the floating parameters' precision (`f32`, `bf16`, `f16`), where fp32 matmuls allowed
+        to run as TF32 or bf16 (torch's `float32_matmul_precision` `high`/`medium`) or an active
+        autocast say so.
     """
     import torch
 
+    from skillsets.runtime.quantize import torch_weight_label
+
     if any(type(m).__module__.startswith("torch.ao.nn.quantized") for m in model.modules()):
         return "int8"
+    label = torch_weight_label(model)
+    if label is not None:
+        return label
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
     if torch.is_autocast_enabled("cpu"):
         dtype = torch.get_autocast_dtype("cpu")
@@ -119,8 +137,14 @@ def torch_dtype(precision: str) -> Any:
 
 
 def apply_precision(model: Any, precision: str) -> Any:
-    """The model converted to `precision` (int8: dynamic quantization of every nn.Linear)."""
+    """The model converted to `precision` (int8: dynamic quantization of every nn.Linear;
+    int8-wo/int4-wo: torchao weight-only, see `skillsets.runtime.quantize.quantize_torch`)."""
     import torch
+
+    from skillsets.runtime.quantize import WEIGHT_ONLY_LABELS, quantize_torch
+
+    if precision in WEIGHT_ONLY_LABELS:
+        return quantize_torch(model, precision)
 
     if precision in ("bf16", "fp16"):
         return model.to(torch_dtype(precision))

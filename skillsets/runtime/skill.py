@@ -31,6 +31,7 @@ from skillsets.runtime.prepare import (
     prepare,
 )
 from skillsets.runtime.processors import Preprocessors, build_preprocessors
+from skillsets.runtime.quantize import torch_weight_bytes
 from skillsets.runtime.weights import load_model, missing_library
 from skillsets.tasks import TASKS
 
@@ -79,7 +80,7 @@ class Skill:
         entry: Its catalog entry.
         hardware: Where it actually runs (`cpu` after a fallback).
         fallback_from: The hardware asked for when it was absent, else None.
-        precision: `fp32`, `bf16`, `fp16` or `int8`: what was asked for.
+        precision: `fp32`, `bf16`, `fp16`, `int8`, `int8-wo` or `int4-wo`: what was asked for.
         execution_precision: What the backend reports it executes (`f32`, `bf16`, `f16`,
             `int8`), read back after loading.
         model: The torch model (kept for comparison even when OpenVINO runs it).
@@ -87,6 +88,10 @@ class Skill:
         weights: `pretrained:<path>` or `random:<ConfigClass>`.
         config: The model's config.
         max_new_tokens: Tokens per generate() call for generative tasks.
+        weight_memory: Bytes the weights take as run (`skillsets.runtime.quantize`: torch
+            storage, or the compiled OpenVINO models' constants).
+        matmul_weight_memory: Of those, the linear / MatMul weights' bytes (what weight-only
+            quantization compresses).
     """
 
     model_type: str
@@ -106,6 +111,8 @@ class Skill:
     execution_precision: str = ""
     size: str = "tiny"
     parameters: int = 0
+    weight_memory: int = 0
+    matmul_weight_memory: int = 0
     _openvino: OpenVinoExecutor | OpenVinoSeq2Seq | None = field(default=None, repr=False)
 
     @property
@@ -187,14 +194,21 @@ class Skill:
             return self._openvino(prepared)
         return self.torch_run(prepared)
 
-    def torch_run(self, prepared: dict[str, Any]) -> Any:
+    def torch_run(self, prepared: dict[str, Any], use_cache: bool | None = None) -> Any:
         """`run` through the torch model, whatever backend the skill runs on: the reference a
-        compiled backend is compared with."""
+        compiled backend is compared with.
+
+        Args:
+            prepared: What `prepare` returned.
+            use_cache: For generative tasks, generate() with (True) or without (False) its KV
+                cache; None = the model's default. OpenVINO decodes without one.
+        """
         import torch
 
+        cache = {} if use_cache is None else {"use_cache": use_cache}
         with torch.inference_mode(), missing_library(self.model_type):
             if self.generative:
-                return self.model.generate(**prepared, **self._generate_kwargs())
+                return self.model.generate(**prepared, **self._generate_kwargs(), **cache)
             return self.model(**prepared)
 
     def prefill(self, prepared: dict[str, Any]) -> Any:
@@ -287,7 +301,8 @@ def load_skill(
         model_type: A catalog model type or alias (`bert`, `xlm-roberta`, `blip2`).
         hardware: A backend name (`cpu`, `cuda`, `rocm`, `openvino`, `mps`, `qnn`). An absent
             backend falls back to cpu; the skill's `fallback_from` says so.
-        precision: `fp32`, `bf16` (cpu/cuda), `fp16` (cuda), `int8` (cpu, dynamic quantization).
+        precision: `fp32`, `bf16` (cpu/cuda), `fp16` (cuda), `int8` (cpu, dynamic quantization),
+            `int8-wo` (cpu, openvino) or `int4-wo` (openvino): weight-only quantization.
         model_name: A local directory or a model id in the HF cache; None (or a name with no
             files on disk) builds a seeded random-weight model from the type's tiny config.
         seed: Seed for random weights and example inputs.
@@ -337,6 +352,11 @@ def load_skill(
             OpenVinoSeq2Seq(model, example, skill._decoder_start_id(), precision) if seq2seq
             else OpenVinoExecutor(model, example, forward_params(model), precision))
         skill.execution_precision = skill._openvino.execution_precision
+        executors = ((skill._openvino.encoder, skill._openvino.decoder) if seq2seq
+                     else (skill._openvino,))
+        skill.weight_memory = sum(e.weight_memory for e in executors)
+        skill.matmul_weight_memory = sum(e.matmul_weight_memory for e in executors)
     else:
         skill.execution_precision = torch_execution_precision(model)
+        skill.weight_memory, skill.matmul_weight_memory = torch_weight_bytes(model)
     return skill

@@ -1,0 +1,176 @@
+"""Weight-only quantization and the bytes a model's weights take in memory as it runs.
+
+Weight-only precisions keep activations in fp32 and store the matmul weights in fewer bits:
+
+* OpenVINO: NNCF's `compress_weights` on the converted `ov.Model`, before compile: `int8-wo` is
+  `INT8_ASYM` per output channel; `int4-wo` is `INT4_SYM` in groups of `INT4_GROUP_SIZE` input
+  channels with `ratio=1.0` (every layer NNCF may put in 4 bits; it keeps the embeddings and the
+  last layer in int8, its default backup).
+* torch cpu: torchao's `quantize_(model, Int8WeightOnlyConfig())` (per-channel int8 weights of
+  every `nn.Linear`). torchao 0.18's int4 weight-only has no fp32 CPU kernel (its `plain` format
+  needs the mslk library, `plain_int32` refuses the cpu device, `tile_packed_to_4d` takes bf16
+  only), so `int4-wo` on cpu is unsupported (see `skillsets.runtime.precision`).
+
+Weight memory is counted from what the model holds, not from its parameter count: torch sums the
+storage bytes of every parameter and buffer (shared storage once; torchao's quantized weights and
+torch's packed int8 linears by their inner tensors), OpenVINO sums the bytes of the model's
+constants after compression.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from skillsets.runtime.errors import UnsupportedPrecisionError
+
+#: Input channels per int4 scale (NNCF `group_size`): the common choice for 4-bit LLM weights.
+INT4_GROUP_SIZE = 128
+#: What each weight-only precision is reported as executing.
+WEIGHT_ONLY_LABELS: dict[str, str] = {
+    "int8-wo": "int8-wo",
+    "int4-wo": f"int4-wo:g{INT4_GROUP_SIZE}",
+}
+#: OpenVINO element types NNCF stores compressed weights in.
+_COMPRESSED_TYPES = frozenset({"u8", "i8", "u4", "i4"})
+#: Ops between a MatMul and its weight constant after NNCF (decompression: convert, subtract the
+#: zero point, multiply by the scale, reshape groups back) or after conversion (transpose).
+_DECOMPRESSION_OPS = frozenset({"Convert", "Subtract", "Multiply", "Reshape", "Transpose"})
+
+
+def compress_openvino(ov_model: Any, precision: str) -> Any:
+    """`ov_model` with its weights compressed by NNCF for a weight-only `precision`.
+
+    Raises:
+        UnsupportedPrecisionError: NNCF cannot compress this model at `precision` (its reason),
+            or compressed no weight at all (the precision would not be what ran).
+    """
+    import nncf
+
+    if precision == "int8-wo":
+        options: dict[str, Any] = {"mode": nncf.CompressWeightsMode.INT8_ASYM}
+    elif precision == "int4-wo":
+        options = {"mode": nncf.CompressWeightsMode.INT4_SYM, "group_size": INT4_GROUP_SIZE,
+                   "ratio": 1.0}
+    else:
+        raise ValueError(
+            f"{precision} is not a weight-only precision: {', '.join(WEIGHT_ONLY_LABELS)}")
+    try:
+        compressed = nncf.compress_weights(ov_model, **options)
+    except (nncf.ValidationError, nncf.UnsupportedModelError, ValueError, RuntimeError) as exc:
+        raise UnsupportedPrecisionError(
+            f"{precision} is not supported on openvino for this model: NNCF compress_weights "
+            f"failed: {type(exc).__name__}: {exc}"
+        ) from exc
+    if not any(_is_compressed(op) for op in compressed.get_ordered_ops()):
+        raise UnsupportedPrecisionError(
+            f"{precision} is not supported on openvino for this model: NNCF compressed no weight "
+            "(no layer fits its rules), so it would run at fp32"
+        )
+    return compressed
+
+
+def _is_compressed(op: Any) -> bool:
+    return op.get_type_name() == "Constant" and (
+        op.get_output_element_type(0).get_type_name() in _COMPRESSED_TYPES)
+
+
+def openvino_weight_bytes(ov_model: Any) -> tuple[int, int]:
+    """(all constants' bytes, the bytes of the constants feeding MatMul weights) of `ov_model`.
+
+    The second is what weight-only quantization targets: each MatMul's weight input followed up
+    through its decompression ops (`_DECOMPRESSION_OPS`) to the constants (the weight, and after
+    NNCF its scale and zero point).
+    """
+    total = sum(op.get_byte_size() for op in ov_model.get_ordered_ops()
+                if op.get_type_name() == "Constant")
+    seen: set[str] = set()
+    matmul = 0
+    for op in ov_model.get_ordered_ops():
+        if op.get_type_name() != "MatMul":
+            continue
+        stack = [op.input_value(1).get_node()]
+        while stack:
+            node = stack.pop()
+            if node.get_friendly_name() in seen:
+                continue
+            seen.add(node.get_friendly_name())
+            kind = node.get_type_name()
+            if kind == "Constant":
+                matmul += node.get_byte_size()
+            elif kind in _DECOMPRESSION_OPS:
+                stack.extend(value.get_node() for value in node.input_values())
+    return total, matmul
+
+
+def quantize_torch(model: Any, precision: str) -> Any:
+    """`model` with every `nn.Linear` weight quantized by torchao for a weight-only precision.
+
+    Raises:
+        UnsupportedPrecisionError: `precision` has no torchao cpu path here.
+    """
+    if precision != "int8-wo":
+        raise UnsupportedPrecisionError(
+            f"{precision} is not supported on torch cpu: torchao's int4 weight-only kernels "
+            "need CUDA, the mslk library or bf16 weights"
+        )
+    from torchao.quantization import Int8WeightOnlyConfig, quantize_
+
+    quantize_(model, Int8WeightOnlyConfig())
+    return model
+
+
+def torch_weight_label(model: Any) -> str | None:
+    """`int8-wo` when torchao quantized the model's linear weights, else None."""
+    import sys
+
+    # A model can only hold torchao tensors once torchao is imported; importing it just to look
+    # would cost every fp32 load seconds of import.
+    if "torchao" not in sys.modules:
+        return None
+    from torchao.quantization import Int8Tensor
+
+    for module in model.modules():
+        if isinstance(getattr(module, "weight", None), Int8Tensor):
+            return WEIGHT_ONLY_LABELS["int8-wo"]
+    return None
+
+
+def torch_weight_bytes(model: Any) -> tuple[int, int]:
+    """(every parameter's and buffer's storage bytes, the bytes of `nn.Linear` weights) of a
+    torch model as it is held, shared storage counted once.
+
+    Quantized weights are counted by the tensors that hold them: a torchao weight by its inner
+    tensors (`__tensor_flatten__`: int8 data, scales, zero points), a torch dynamic-int8 linear by
+    its int8 weight and fp32 bias as unpacked (fbgemm's packed copy is opaque to Python; it holds
+    the same int8 values plus small per-column offsets).
+    """
+    import torch
+
+    # Storage by address; the storages are kept alive while counting because a dynamic-int8
+    # weight is unpacked into a temporary, whose address the next temporary could reuse.
+    seen: dict[int, Any] = {}
+
+    def size(value: Any) -> int:
+        if isinstance(value, tuple | list):
+            return sum(size(v) for v in value)
+        if not isinstance(value, torch.Tensor):
+            return 0
+        if type(value) not in (torch.Tensor, torch.nn.Parameter) and hasattr(
+                value, "__tensor_flatten__"):
+            names, _ = value.__tensor_flatten__()
+            return sum(size(getattr(value, name)) for name in names)
+        storage = value.untyped_storage()
+        if storage.data_ptr() in seen:
+            return 0
+        seen[storage.data_ptr()] = storage
+        return storage.nbytes()
+
+    linear = 0
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear):
+            linear += size(module.weight)
+        elif isinstance(module, torch.ao.nn.quantized.Linear):  # dynamic int8 subclasses it
+            linear += size(module.weight())
+    seen.clear()
+    total = sum(size(value) for value in model.state_dict(keep_vars=True).values())
+    return total, linear
