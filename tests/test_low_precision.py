@@ -95,3 +95,12 @@ def test_int4_weight_only_on_torch_cpu_is_an_unsupported_row_with_its_reason() -
     assert outcome.status == "unsupported"
     assert "torchao" in outcome.reason and "int4-wo" in outcome.reason
     assert [(row.metric, row.value) for row in outcome.rows] == [("supported", 0.0)]
+
+
+def test_int8_weight_only_refuses_a_model_whose_matmuls_torchao_would_leave_at_fp32() -> None:
+    spec = BenchmarkSpec(run_id="q", model_type="gpt2", hardware="cpu", precision="int8-wo",
+                         measure=QUICK, measure_import=False)
+    outcome = run_benchmark(spec)
+    assert outcome.status == "unsupported"
+    assert "Conv1D" in outcome.reason
+    assert [(row.metric, row.value) for row in outcome.rows] == [("supported", 0.0)]

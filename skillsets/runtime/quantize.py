@@ -106,7 +106,9 @@ def quantize_torch(model: Any, precision: str) -> Any:
     """`model` with every `nn.Linear` weight quantized by torchao for a weight-only precision.
 
     Raises:
-        UnsupportedPrecisionError: `precision` has no torchao cpu path here.
+        UnsupportedPrecisionError: `precision` has no torchao cpu path here, or the model keeps
+            matmul weights in layers torchao does not quantize (GPT-2's `Conv1D`), which would
+            run at fp32 under an int8 label.
     """
     if precision != "int8-wo":
         raise UnsupportedPrecisionError(
@@ -114,6 +116,15 @@ def quantize_torch(model: Any, precision: str) -> Any:
             "need CUDA, the mslk library or bf16 weights"
         )
     from torchao.quantization import Int8WeightOnlyConfig, quantize_
+    from transformers.pytorch_utils import Conv1D
+
+    conv1d = sum(isinstance(module, Conv1D) for module in model.modules())
+    if conv1d:
+        raise UnsupportedPrecisionError(
+            f"{precision} is not supported on torch cpu for {type(model).__name__}: torchao "
+            f"quantizes nn.Linear only, and its {conv1d} Conv1D matmul layers would stay fp32 "
+            "(run int8-wo on openvino, where NNCF compresses them)"
+        )
 
     quantize_(model, Int8WeightOnlyConfig())
     return model
@@ -136,7 +147,7 @@ def torch_weight_label(model: Any) -> str | None:
 
 
 def torch_weight_bytes(model: Any) -> tuple[int, int]:
-    """(every parameter's and buffer's storage bytes, the bytes of `nn.Linear` weights) of a
+    """(every parameter's and buffer's storage bytes, the bytes of linear weights) of a
     torch model as it is held, shared storage counted once.
 
     Quantized weights are counted by the tensors that hold them: a torchao weight by its inner
@@ -165,9 +176,11 @@ def torch_weight_bytes(model: Any) -> tuple[int, int]:
         seen[storage.data_ptr()] = storage
         return storage.nbytes()
 
+    from transformers.pytorch_utils import Conv1D
+
     linear = 0
     for module in model.modules():
-        if isinstance(module, torch.nn.Linear):
+        if isinstance(module, torch.nn.Linear | Conv1D):  # Conv1D: GPT-2's transposed linear
             linear += size(module.weight)
         elif isinstance(module, torch.ao.nn.quantized.Linear):  # dynamic int8 subclasses it
             linear += size(module.weight())
