@@ -242,7 +242,11 @@ def _step_fit_p_value(t: np.ndarray, y: np.ndarray, *, drifts: bool) -> float:
         beta = updated
         if converged:
             break
-    se = math.sqrt(np.linalg.inv(normal)[1, 1] / _BISQUARE_EFFICIENCY)
+    # Unit noise, or the fit's robust residual scale when larger: what the model misses (the
+    # bend of a smooth curve, correlated noise) is no evidence of a step.
+    misfit = y - design @ beta
+    spread = max(1.0, MAD_TO_SIGMA * float(np.median(np.abs(misfit - np.median(misfit)))))
+    se = spread * math.sqrt(np.linalg.inv(normal)[1, 1] / _BISQUARE_EFFICIENCY)
     p_model = float(2 * stats.norm.sf(abs(beta[1]) / se))
     residuals = y - beta[2] * t if drifts else y
     if np.ptp(residuals) == 0.0:
