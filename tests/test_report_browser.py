@@ -31,8 +31,8 @@ def test_every_chart_draws_without_errors_or_network(report_html: Path) -> None:
         check = load_report(page, report_html)
         assert check.errors == []
         assert check.blocked == []
-        assert check.charts == 6
-        assert check.drawn == 6
+        assert check.charts == 8
+        assert check.drawn == 8
         for name in ("trend", "hardware-comparison", "throughput-scaling", "compatibility",
                      "coverage", "movers"):
             assert page.locator(f"#chart-{name} svg.marks").count() == 1, name

@@ -53,7 +53,7 @@ def test_bert_handler_returns_an_embedding(skillsets):
     assert out["embedding"].shape[0] == 1 and out["embedding"].ndim == 2
     assert torch.isfinite(out["embedding"]).all()
     assert out["label"] == "cpu:0" and out["fallback_from"] is None
-    assert out["weights"] == "random:BertConfig"
+    assert out["weights"] == "random:BertConfig:tiny"
 
 
 def test_gpt2_handler_generates_text(skillsets):

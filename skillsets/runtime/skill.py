@@ -85,7 +85,7 @@ class Skill:
             `int8`), read back after loading.
         model: The torch model (kept for comparison even when OpenVINO runs it).
         processor: The main preprocessing object (tokenizer, image processor...), or None.
-        weights: `pretrained:<path>` or `random:<ConfigClass>`.
+        weights: `pretrained:<path>@<digest>` or `random:<ConfigClass>:<size>`.
         config: The model's config.
         max_new_tokens: Tokens per generate() call for generative tasks.
         weight_memory: Bytes the weights take as run (`skillsets.runtime.quantize`: torch
