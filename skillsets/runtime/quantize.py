@@ -9,7 +9,8 @@ Weight-only precisions keep activations in fp32 and store the matmul weights in 
 * torch cpu: torchao's `quantize_(model, Int8WeightOnlyConfig())` (per-channel int8 weights of
   every `nn.Linear`). torchao 0.18's int4 weight-only has no fp32 CPU kernel (its `plain` format
   needs the mslk library, `plain_int32` refuses the cpu device, `tile_packed_to_4d` takes bf16
-  only), so `int4-wo` on cpu is unsupported (see `skillsets.runtime.precision`).
+  only), so `int4-wo` on cpu is unsupported (see `skillsets.runtime.precision`). optimum-quanto
+  runs int4 on CPU but fails under `torch.inference_mode`, which every runtime call uses.
 
 Weight memory is counted from what the model holds, not from its parameter count: torch sums the
 storage bytes of every parameter and buffer (shared storage once; torchao's quantized weights and
