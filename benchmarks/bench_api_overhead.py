@@ -19,10 +19,8 @@ import asyncio
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -34,24 +32,7 @@ sys.path.insert(0, str(ROOT))
 from skillsets.api.client import RequestSpec  # noqa: E402
 from skillsets.api.load import Load, run_level  # noqa: E402
 from skillsets.api.metrics import summarize  # noqa: E402
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait(url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+from tests.prefect_server import free_port, wait_for_http  # noqa: E402
 
 
 def main() -> None:
@@ -66,14 +47,14 @@ def main() -> None:
     parser.add_argument("--token-ms", type=float, default=20.0,
                         help="server-side delay between tokens (a stand-in decode step)")
     args = parser.parse_args()
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, str(ROOT / "tests" / "api_fixed_server.py"), "--port", str(port),
          "--first-token-ms", str(args.first_token_ms), "--token-ms", str(args.token_ms)])
     base = f"http://127.0.0.1:{port}"
     rounds = []
     try:
-        _wait(base + "/server-ttft", 30)
+        wait_for_http(base + "/server-ttft", 30)
         specs = [RequestSpec("a b c d", args.output_tokens)] * args.requests
         load = Load(concurrency=args.concurrency)
         # Warm-up level: connections opened, code paths imported, on both sides.

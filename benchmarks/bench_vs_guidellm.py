@@ -24,15 +24,11 @@ import asyncio
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-
-import httpx
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -44,28 +40,10 @@ sys.path.insert(0, str(ROOT))
 from skillsets.api.client import RequestSpec  # noqa: E402
 from skillsets.api.load import Load, make_prompts, run_level  # noqa: E402
 from skillsets.api.metrics import summarize  # noqa: E402
+from tests.prefect_server import free_port, wait_for_http  # noqa: E402
 
 GUIDELLM = ROOT / ".peer" / "guidellm" / "bin" / "guidellm"
 SKILLSETS = Path(sys.executable).parent / "skillsets"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait(url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{url} did not answer within {timeout} s")
-        time.sleep(0.5)
 
 
 def ours(base: str, concurrency: int, requests: int, words: int, output: int, seed: int
@@ -118,7 +96,7 @@ def main() -> None:
         sys.exit(f"no guidellm at {GUIDELLM}; install it as this script's docstring says")
     from skillsets.runtime import load_skill
 
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as tmp:
         tokenizer = Path(tmp) / "tokenizer"
@@ -127,7 +105,7 @@ def main() -> None:
         server = subprocess.Popen([str(SKILLSETS), "serve", "--model", "gpt2", "--port",
                                    str(port)], stdout=log, stderr=subprocess.STDOUT)
         try:
-            _wait(base + "/health", 180)
+            wait_for_http(base + "/health", 180)
             ours(base, args.concurrency, args.concurrency * 2, args.words, 4, seed=99)  # warm-up
             rows: dict[str, list[dict[str, float]]] = {"bench-api": [], "guidellm": []}
             for i in range(args.rounds):

@@ -35,15 +35,20 @@ class BenchType(StrEnum):
     both = "both"
 
 
-def parse_batch_sizes(text: str) -> list[int]:
-    """`"1,2,4"` -> `[1, 2, 4]`; each must be a positive integer."""
+def parse_positive_ints(text: str, what: str) -> list[int]:
+    """`"1,2,4"` -> `[1, 2, 4]`; each must be a positive integer (`what` names them in errors)."""
     try:
-        sizes = [int(part) for part in text.split(",") if part.strip()]
+        values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise typer.BadParameter(f"{text!r} is not a comma-separated list of integers") from None
-    if not sizes or any(size < 1 for size in sizes):
-        raise typer.BadParameter(f"batch sizes must be positive integers, got {text!r}")
-    return sizes
+    if not values or any(value < 1 for value in values):
+        raise typer.BadParameter(f"{what} must be positive integers, got {text!r}")
+    return values
+
+
+def parse_batch_sizes(text: str) -> list[int]:
+    """`"1,2,4"` -> `[1, 2, 4]`; each must be a positive integer."""
+    return parse_positive_ints(text, "batch sizes")
 
 
 def _models(models: list[str] | None, priority: str | None, checkpoints: bool = False) -> list[str]:

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from cli.bench import parse_positive_ints
 from cli.output import console, err_console, fail
 from skillsets.api.load import Load
 from skillsets.api.metrics import Slo
@@ -28,13 +29,7 @@ class EndpointName(StrEnum):
 
 def parse_concurrency(text: str) -> list[int]:
     """`"1,4,16"` -> `[1, 4, 16]`; each a positive integer."""
-    try:
-        levels = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise typer.BadParameter(f"{text!r} is not a comma-separated list of integers") from None
-    if not levels or any(level < 1 for level in levels):
-        raise typer.BadParameter(f"concurrency levels must be positive integers, got {text!r}")
-    return levels
+    return parse_positive_ints(text, "concurrency levels")
 
 
 def _table(result: ApiBenchResult) -> Table:
