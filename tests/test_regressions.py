@@ -190,7 +190,8 @@ def test_gate_needs_the_history_to_agree_with_the_samples(warehouse: Warehouse) 
                            branch="feature")
     result = check_gate(warehouse, "main", current)
     assert result.baseline.run_id == fast
-    latency = {row.key.label: row for row in result.rows}["bert/cpu/fp32/tiny/bs1/inference/latency"]
+    rows = {row.key.label: row for row in result.rows}
+    latency = rows["bert/cpu/fp32/tiny/bs1/inference/latency"]
     base, cur = (warehouse.query("SELECT samples FROM results WHERE run_id = $1 AND "
                                  "model_type = 'bert' AND metric = 'latency'", [run])["samples"][0]
                  for run in (fast, current))
