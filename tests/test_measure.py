@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import mmap
 import time
 
 import numpy as np
@@ -188,9 +189,14 @@ def test_sampled_peak_is_the_fallback_where_the_kernel_mark_cannot_be_reset() ->
     from skillsets.bench.measure import _sampled_peak
 
     def allocate() -> None:
-        block = torch.ones(64 * 1024 * 1024 // 4)
+        # A fresh anonymous mapping with every page touched: heap memory freed by earlier tests
+        # (or an allocator that caches it) would not raise RSS, a new mapping always does.
+        size = 64 * 1024 * 1024
+        block = mmap.mmap(-1, size)
+        for offset in range(0, size, mmap.PAGESIZE):
+            block[offset] = 1
         time.sleep(0.05)
-        del block
+        block.close()
 
     baseline, peak = _sampled_peak(allocate, False, 0.001)
     assert peak - baseline > 32 * 1024 * 1024
