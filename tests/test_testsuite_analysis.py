@@ -419,3 +419,40 @@ def test_find_clusters_rejects_mismatched_input_and_bad_thresholds(tmp_path: Pat
     with pytest.raises(FileNotFoundError, match="Did you mean"):
         analyze_suite([tmp_path / "test_copie.py"])
     assert find_smells([read_module(path)], rules=select_rules(["sleep"])) == []
+
+
+def test_identical_lines_inside_differing_calls_are_a_block_cluster(tmp_path: Path) -> None:
+    # The copy is six keyword arguments of a call whose last argument differs: no statement
+    # or whole expression is shared, only the lines (what pylint's symilar reports).
+    _write(tmp_path, "test_lines.py", '''
+def test_logistic(seed):
+    X, y = make_classification(
+        n_samples=500,
+        n_classes=2,
+        n_features=5,
+        n_informative=5,
+        n_redundant=0,
+        n_repeated=0,
+    )
+    assert fit(X, y)
+
+
+def test_tree(seed):
+    samples = 900
+    X, y = make_classification(
+        n_samples=500,
+        n_classes=2,
+        n_features=5,
+        n_informative=5,
+        n_redundant=0,
+        random_state=seed,
+    )
+    assert tree(X, y, samples)
+''')
+    analysis = analyze_suite([tmp_path], threshold=1.0)
+    assert [c.kind for c in analysis.clusters] == ["block"]
+    name = f"{tmp_path.name}/test_lines.py"
+    assert analysis.clusters[0].members == (f"{name}::test_logistic", f"{name}::test_tree")
+    assert [(d.kind, d.values) for d in analysis.clusters[0].differences] == [
+        ("location", (f"{name}:2-7", f"{name}:15-20"))
+    ]

@@ -4,6 +4,11 @@ Decorator lists count as a run (a parametrize table copied onto several tests; d
 docstrings and string-only statements are compared with their literals), and so does any
 expression of `min_lines` lines or more (a data literal inside statements that differ).
 
+A run of identical source lines inside statements that differ (six keyword arguments of a
+call whose other arguments differ, the lines of a long message one copy formats differently)
+counts too, as a line comparison such as pylint's symilar sees it: windows of `min_lines`
+non-blank, non-comment lines, compared as text after stripping indentation.
+
 Whole-test clusters (clusters.py) miss the copy-pasted setup that two otherwise different tests
 share. Here every run of consecutive statements (at any nesting level: a function body, a `for`
 or `with` body...) spanning at least `min_lines` lines is keyed by its AST with names but
@@ -92,6 +97,26 @@ def _runs(test: TestFunction, min_lines: int) -> Iterator[tuple[int, int, int]]:
         if isinstance(node, ast.expr) and not _only_literal(node) and node.end_lineno is not None:
             if node.end_lineno - node.lineno + 1 >= min_lines:
                 yield _key(node), node.lineno, node.end_lineno
+    yield from _line_windows(test, min_lines)
+
+
+def _line_windows(test: TestFunction, min_lines: int) -> Iterator[tuple[int, int, int]]:
+    """(key, first line, last line) of each window of `min_lines` identical source lines.
+
+    Blank and comment-only lines are skipped, as symilar skips them; a window of punctuation
+    only (closing brackets) is no copied code and gives no key.
+    """
+    kept = [
+        (test.source_start + offset, text)
+        for offset, line in enumerate(test.source)
+        if (text := line.strip()) and not text.startswith("#")
+    ]
+    for start in range(len(kept) - min_lines + 1):
+        window = kept[start : start + min_lines]
+        texts = tuple(text for _, text in window)
+        if sum(ch.isalnum() for text in texts for ch in text) < 2 * min_lines:
+            continue
+        yield hash(("lines", texts)), window[0][0], window[-1][0]
 
 
 def find_shared_blocks(

@@ -85,6 +85,10 @@ class TestFunction:
     calls: tuple[str, ...]
     in_unittest_class: bool
     node: ast.FunctionDef | ast.AsyncFunctionDef = field(repr=False, compare=False)
+    #: The test's source lines, from its first decorator to its last line (`source_start` is
+    #: the line number of the first): what a line comparison looks at.
+    source: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    source_start: int = field(default=0, repr=False, compare=False)
 
     @property
     def test_id(self) -> str:
@@ -160,7 +164,8 @@ def read_module(path: Path, display: str | None = None) -> TestModule:
         return TestModule(name, lines, f"SyntaxError: {exc.msg} (line {exc.lineno})")
     except (ValueError, OSError) as exc:  # null bytes in the source, or an unreadable file
         return TestModule(name, 0, f"{type(exc).__name__}: {exc}")
-    return _Reader(name, source.count(b"\n") + 1).read(tree)
+    text = source.decode("utf-8", errors="replace").splitlines()
+    return _Reader(name, source.count(b"\n") + 1, text).read(tree)
 
 
 def read_suite(paths: Iterable[str | Path]) -> list[TestModule]:
@@ -277,9 +282,10 @@ def _assertion_kind(call: ast.Call, name: str) -> str | None:
 class _Reader:
     """Walks one parsed module; `read` returns its `TestModule`."""
 
-    def __init__(self, path: str, lines: int) -> None:
+    def __init__(self, path: str, lines: int, source_lines: list[str] | None = None) -> None:
         self.path = path
         self.lines = lines
+        self.source_lines = source_lines or []
         self.classes: list[TestClass] = []
         self.tests: list[TestFunction] = []
         self.fixtures: list[Fixture] = []
@@ -382,6 +388,7 @@ class _Reader:
                 kind = _assertion_kind(child, name)
                 if kind is not None:
                     kinds[kind] += 1
+        first = min([d.lineno for d in node.decorator_list] + [node.lineno])
         return TestFunction(
             path=self.path,
             qualname=f"{prefix}{node.name}",
@@ -396,6 +403,8 @@ class _Reader:
             calls=tuple(sorted(calls)),
             in_unittest_class=in_unittest,
             node=node,
+            source=tuple(self.source_lines[first - 1 : (node.end_lineno or node.lineno)]),
+            source_start=first,
         )
 
 
