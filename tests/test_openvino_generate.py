@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from marks import needs_openvino
 
 from hardware.names import UnknownNameError
 from hardware.registry import probe
@@ -14,9 +15,6 @@ from skillsets.runtime.openvino_generate import OpenVinoSeq2Seq
 from skillsets.validation.smoke import SmokeOptions, smoke_test
 from skillsets.validation.tolerance import PARITY_LIMITS, parity_limit
 
-needs_openvino = pytest.mark.skipif(
-    not probe("openvino").available, reason="openvino is not available here"
-)
 #: The critical-tier encoder-decoders: text (t5) and speech (whisper).
 MODELS = ("t5", "whisper")
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from marks import needs_openvino
 
 from hardware.registry import probe
 from skillsets.catalog import select
@@ -147,7 +148,7 @@ def test_precisions():
         load_skill("bert", "cpu", "fp16")
 
 
-@pytest.mark.skipif(not probe("openvino").available, reason="openvino is not installed")
+@needs_openvino
 def test_openvino_runs_the_converted_model():
     skill = load_skill("bert", "openvino")
     assert skill.hardware == "openvino" and skill.fallback_from is None
@@ -166,7 +167,7 @@ def _openvino_capabilities() -> list[str]:
     return list(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
 
 
-@pytest.mark.skipif(not probe("openvino").available, reason="openvino is not installed")
+@needs_openvino
 def test_openvino_bf16_runs_bf16_or_is_refused_with_the_reason():
     if "BF16" not in _openvino_capabilities():
         with pytest.raises(UnsupportedPrecisionError, match="not BF16"):
@@ -180,7 +181,7 @@ def test_openvino_bf16_runs_bf16_or_is_refused_with_the_reason():
     assert torch.nn.functional.cosine_similarity(bf16.float(), reference).item() > 0.99
 
 
-@pytest.mark.skipif(not probe("openvino").available, reason="openvino is not installed")
+@needs_openvino
 def test_openvino_fp16_never_runs_under_another_precision():
     if "FP16" in _openvino_capabilities():
         assert load_skill("bert", "openvino", "fp16").execution_precision == "f16"

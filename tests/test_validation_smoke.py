@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from marks import needs_openvino
 
 from hardware.registry import probe
 from skillsets.validation.outputs import compare, flatten
@@ -17,9 +18,6 @@ MODELS = ("bert", "gpt2", "vit")
 # The inventory builds every head class; covered once below, skipped elsewhere to keep this fast.
 FAST = SmokeOptions(inventory=False)
 
-needs_openvino = pytest.mark.skipif(
-    not probe("openvino").available, reason="openvino is not available here"
-)
 
 
 @pytest.mark.parametrize("model_type", MODELS)

@@ -52,6 +52,14 @@ def main_output(raw: Any, names: tuple[str, ...] = _MAIN_OUTPUTS) -> torch.Tenso
     return next(iter(tensors.values())).float()
 
 
+def _require_same_shape(reference: torch.Tensor, measured: torch.Tensor) -> None:
+    if reference.shape != measured.shape:
+        raise ValueError(
+            f"fp32 output has shape {tuple(reference.shape)} but the reduced precision's has "
+            f"{tuple(measured.shape)}; quality compares the same inputs only"
+        )
+
+
 def pooled_cosine(reference: torch.Tensor, measured: torch.Tensor) -> float:
     """Mean over samples of the cosine similarity of the pooled outputs.
 
@@ -65,11 +73,7 @@ def pooled_cosine(reference: torch.Tensor, measured: torch.Tensor) -> float:
     """
     import torch
 
-    if reference.shape != measured.shape:
-        raise ValueError(
-            f"fp32 output has shape {tuple(reference.shape)} but the reduced precision's has "
-            f"{tuple(measured.shape)}; quality compares the same inputs only"
-        )
+    _require_same_shape(reference, measured)
 
     def pool(t: torch.Tensor) -> torch.Tensor:
         t = t.float()
@@ -93,11 +97,7 @@ def logits_agreement(reference: torch.Tensor, measured: torch.Tensor) -> tuple[f
     """
     import torch
 
-    if reference.shape != measured.shape:
-        raise ValueError(
-            f"fp32 logits have shape {tuple(reference.shape)} but the reduced precision's have "
-            f"{tuple(measured.shape)}; quality compares the same inputs only"
-        )
+    _require_same_shape(reference, measured)
     ref = reference.float().reshape(-1, reference.shape[-1])
     got = measured.float().reshape(-1, measured.shape[-1])
     agreement = float((ref.argmax(-1) == got.argmax(-1)).float().mean())

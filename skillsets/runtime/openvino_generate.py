@@ -72,6 +72,8 @@ class OpenVinoSeq2Seq:
 
     Attributes:
         execution_precision: What both compiled models report they execute (`f32`, `bf16`...).
+        weight_memory: Bytes of both compiled models' constants.
+        matmul_weight_memory: Of those, the bytes feeding MatMul weights.
         encoder_inputs: The prepared inputs the encoder takes (`input_ids`, `input_features`...).
     """
 
@@ -133,6 +135,10 @@ class OpenVinoSeq2Seq:
         self.decoder = OpenVinoExecutor(step, dec_example, frozenset(), precision)
         self.decoder_start = decoder_start
         self.execution_precision = self.encoder.execution_precision
+        self.weight_memory = self.encoder.weight_memory + self.decoder.weight_memory
+        self.matmul_weight_memory = (
+            self.encoder.matmul_weight_memory + self.decoder.matmul_weight_memory
+        )
         self._generator = self._compiled_copy()
 
     def encode(self, prepared: dict[str, Any]) -> Any:

@@ -352,10 +352,8 @@ def load_skill(
             OpenVinoSeq2Seq(model, example, skill._decoder_start_id(), precision) if seq2seq
             else OpenVinoExecutor(model, example, forward_params(model), precision))
         skill.execution_precision = skill._openvino.execution_precision
-        executors = ((skill._openvino.encoder, skill._openvino.decoder) if seq2seq
-                     else (skill._openvino,))
-        skill.weight_memory = sum(e.weight_memory for e in executors)
-        skill.matmul_weight_memory = sum(e.matmul_weight_memory for e in executors)
+        skill.weight_memory = skill._openvino.weight_memory
+        skill.matmul_weight_memory = skill._openvino.matmul_weight_memory
     else:
         skill.execution_precision = torch_execution_precision(model)
         skill.weight_memory, skill.matmul_weight_memory = torch_weight_bytes(model)
