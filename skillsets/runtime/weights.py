@@ -11,6 +11,7 @@ local HuggingFace cache only (`local_files_only=True`, with `HF_HUB_OFFLINE=1` s
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib
 import json
@@ -124,13 +125,25 @@ def checkpoint_model_type(path: Path) -> str:
 
 def weights_digest(path: Path) -> str:
     """First 12 hex digits of the sha256 over the checkpoint's `*.safetensors` files (names and
-    bytes, in name order): two runs share it only if they loaded the same weights."""
+    bytes, in name order): two runs share it only if they loaded the same weights.
+
+    A benchmark task loads one checkpoint up to three times (instantiation, the skill, the fp32
+    quality reference), so each file's digest is kept per (file, size, mtime) in the process.
+    """
     digest = hashlib.sha256()
     for file in sorted(path.glob("*.safetensors")):
+        stat = file.stat()
         digest.update(file.name.encode())
-        with file.open("rb") as handle:
-            digest.update(hashlib.file_digest(handle, "sha256").digest())
+        digest.update(_file_digest(str(file), stat.st_size, stat.st_mtime_ns))
     return digest.hexdigest()[:12]
+
+
+@functools.cache
+def _file_digest(file: str, size: int, mtime_ns: int) -> bytes:
+    """sha256 of one file; `size` and `mtime_ns` are part of the cache key, so a rewritten
+    file is hashed again."""
+    with open(file, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").digest()
 
 
 def count_parameters(cls: type, config: Any) -> int:
