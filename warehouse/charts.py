@@ -74,7 +74,8 @@ def _epoch_ms(column: str) -> pl.Expr:
 
 def _series_label() -> pl.Expr:
     return pl.format(
-        "{} bs={} {}", pl.col("benchmark"), pl.col("batch_size"), pl.col("precision")
+        "{} bs={} {} {}", pl.col("benchmark"), pl.col("batch_size"), pl.col("precision"),
+        pl.col("size"),
     ).alias("series")
 
 
@@ -474,7 +475,8 @@ def movers_chart(movers: pl.DataFrame, *, top: int = 10) -> alt.HConcatChart | a
     if movers.is_empty():
         return placeholder(title, "no latency results stored yet")
     data = movers.with_columns(
-        pl.format("{} / {} / bs={}", "model_type", "hardware", "batch_size").alias("label")
+        pl.format("{} / {} / {} / bs={}", "model_type", "hardware", "size", "batch_size")
+        .alias("label")
     )
     smallest = pl.col("batch_size") == pl.col("batch_size").min().over("model_type", "hardware")
     slowest = data.filter(smallest).sort("latest_ms", descending=True).head(top)
@@ -529,7 +531,8 @@ def startup_chart(results: pl.DataFrame, run_id: str) -> alt.Chart:
     if rows.is_empty():
         return placeholder(title, "no startup times stored for this run")
     data = rows.select(
-        pl.format("{} / {} / {}", "model_type", "hardware", "precision").alias("label"),
+        pl.format("{} / {} / {} / {}", "model_type", "hardware", "precision", "size")
+        .alias("label"),
         "metric",
         (in_ms("value") / 1000).alias("seconds"),
     ).with_columns(
