@@ -4,7 +4,7 @@ Two measurements:
 
 1. One history of `--length` points (default 2000) of each shape (a step, a linear trend, a
    smooth growth curve, a weekly cycle with a step, a variance change), judged by
-   `warehouse.analysis.change_points`: the median of `--repeats` runs, wall and CPU seconds.
+   `warehouse.change_points.change_points`: the median of `--repeats` runs, wall and CPU seconds.
 2. `--series` series (default 10,000) of `--days` nightly points (default 365), a tenth of
    them with a step, judged the way the detect flow judges a run: `review_series` on every
    series, in batches on the workers of a local Dask cluster (`flows.detect.judging_scheduler`,
@@ -32,7 +32,8 @@ from distributed import Client
 from flows.detect import judging_scheduler
 from skillsets.settings import load_settings
 from tasks.detect import dask_reviewer
-from warehouse.analysis import DetectionConfig, SeriesReview, change_points
+from warehouse.analysis import DetectionConfig, SeriesReview
+from warehouse.change_points import change_points
 from warehouse.regressions import ReviewJob, review_batch
 
 

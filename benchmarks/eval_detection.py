@@ -20,7 +20,7 @@ The shape suite (`--part shapes`) judges whole one-off histories of the shapes r
 have (`SHAPES`: stable, steps, linear trends with and without a step, smooth growth curves,
 slope changes, weekly and day/night cycles, variance changes, dense outliers, gaps, short
 series of 8-40 runs), each with exact annotated change points, with
-`warehouse.analysis.change_points`. A found change matches an annotated one within 5 points
+`warehouse.change_points.change_points`. A found change matches an annotated one within 5 points
 (each used once). Per shape it prints pooled precision and recall (start point excluded), the
 F1 averaged over series as TCPDBench computes it (van den Burg and Williams 2020: the start of
 a series counts as a change point in both sets, so a series without changes and without
@@ -46,7 +46,8 @@ from pathlib import Path
 
 import numpy as np
 
-from warehouse.analysis import DetectionConfig, change_points, review_series
+from warehouse.analysis import DetectionConfig, review_series
+from warehouse.change_points import change_points
 
 CVS = (0.01, 0.02, 0.03, 0.05)
 STEPS = (0.0, 0.05, 0.10, 0.20)

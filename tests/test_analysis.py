@@ -9,19 +9,16 @@ import pytest
 from scipy import stats
 
 from warehouse.analysis import (
-    ChangePoint,
     DetectionConfig,
     anomaly_scores,
-    change_points,
     compare,
-    detect_change_points,
     higher_is_better,
-    noise_scale,
     review_series,
     robust_zscores,
     severity_for,
     trend,
 )
+from warehouse.change_points import ChangePoint, change_points, detect_change_points, noise_scale
 
 
 def nightly(n: int, *, cv: float = 0.02, seed: int = 0, level: float = 100.0) -> np.ndarray:

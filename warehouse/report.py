@@ -22,7 +22,8 @@ import vl_convert
 
 from hardware.names import UnknownNameError
 from warehouse import charts, charts_api
-from warehouse.analysis import NOT_JUDGED, detect_change_points, higher_is_better, trend
+from warehouse.analysis import NOT_JUDGED, higher_is_better, trend
+from warehouse.change_points import detect_change_points
 from warehouse.queries import compatibility_matrix, coverage_by_family
 from warehouse.records import SERIES_KEY
 from warehouse.store import Warehouse
@@ -219,8 +220,8 @@ def series_fits(history: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Change points and a piecewise trend of every series in `history`.
 
     Each series (values in time order, one per run) is cut at the change points
-    `analysis.detect_change_points` finds; each segment of 3 or more runs gets its Theil-Sen line
-    (`analysis.trend`), a shorter one its median.
+    `change_points.detect_change_points` finds; each segment of 3 or more runs gets its
+    Theil-Sen line (`analysis.trend`), a shorter one its median.
 
     Returns:
         `(fitted, change_points)`: fitted has the series key, `run_id`, `fitted` and `segment`;
