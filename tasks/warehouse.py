@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from prefect import task
 
+from skillsets.bench.rows import pool_reference_rows
 from skillsets.bench.spec import BenchmarkOutcome
 from warehouse.records import CompatibilityRecord
 from warehouse.store import Warehouse
@@ -26,7 +27,7 @@ def store_compatibility(warehouse: str, records: Sequence[CompatibilityRecord]) 
 @task(name="store-results")
 def store_results(warehouse: str, outcomes: Sequence[BenchmarkOutcome]) -> int:
     """Load every outcome's result rows (validated; idempotent); return rows inserted."""
-    rows = [row for outcome in outcomes for row in outcome.rows]
+    rows = pool_reference_rows([row for outcome in outcomes for row in outcome.rows])
     with Warehouse.open(warehouse) as wh:
         for fingerprint in {
             o.environment.environment_id: o.environment for o in outcomes if o.environment

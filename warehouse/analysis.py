@@ -11,6 +11,7 @@ Direction of "worse", by unit (see `higher_is_better`):
 | `ms`, `s` | latency p50, load time | higher |
 | `bytes` | peak memory | higher |
 | `count` | recompilations, graph breaks | higher |
+| `x_ref` | latency over the interleaved reference | higher |
 | `items/s`, `tokens/s` | throughput | lower |
 | `ratio` | speedup, accuracy | by metric name (`METRIC_DIRECTIONS`) |
 
@@ -61,6 +62,8 @@ UNIT_DIRECTIONS: dict[str, bool] = {
     "count": False,
     "items/s": True,
     "tokens/s": True,
+    # a latency in units of the interleaved reference's time (skillsets/bench/calibration.py)
+    "x_ref": False,
 }
 #: Metric names whose direction overrides the unit's (and decides `ratio` metrics).
 METRIC_DIRECTIONS: dict[str, bool] = {

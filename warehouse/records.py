@@ -12,10 +12,13 @@ from pydantic import BaseModel, Field
 
 #: Units a result may carry; anything else is rejected on the way in.
 #: `nats`: an information measure (a KL divergence of output distributions).
-UNITS = frozenset({"ms", "s", "items/s", "tokens/s", "bytes", "ratio", "count", "nats"})
-Benchmark = Literal["inference", "throughput", "api"]
+#: `x_ref`: a time in units of the reference workload's time measured in the same loop
+#: (`skillsets.bench.calibration`): a latency with much of the host's drift cancelled.
+UNITS = frozenset({"ms", "s", "items/s", "tokens/s", "bytes", "ratio", "count", "nats", "x_ref"})
+Benchmark = Literal["inference", "throughput", "api", "calibration"]
 #: `api`: an OpenAI-compatible endpoint measured by `skillsets bench-api` (hardware = endpoint).
-BENCHMARKS: tuple[str, ...] = ("inference", "throughput", "api")
+#: `calibration`: the reference workload's own time (model_type `_reference`), per worker backend.
+BENCHMARKS: tuple[str, ...] = ("inference", "throughput", "api", "calibration")
 #: `unsupported`: the skillset knowingly has no path for this combination (a task the backend
 #: has no generate loop for, a precision the device cannot honour); the reason is the message.
 #: Counted apart from failures, which are bugs to fix. `skip`: the backend is absent here.
@@ -27,6 +30,15 @@ Severity = Literal["low", "medium", "high", "critical"]
 #: ("reference") architecture with seeded random weights, a real checkpoint, or an API endpoint.
 Size = Literal["tiny", "reference", "checkpoint", "endpoint"]
 SIZES: tuple[str, ...] = ("tiny", "reference", "checkpoint", "endpoint")
+
+#: Raw metric -> its calibrated twin (the same distribution over the interleaved reference's p50,
+#: unit `x_ref`; `skillsets.bench.calibration`).
+CALIBRATED_METRICS: dict[str, str] = {"latency": "latency_calibrated"}
+#: The reference workload's own rows: model_type, benchmark and metric (one series per backend
+#: and model size per reference version, which is the row's precision, `v1`).
+REFERENCE_MODEL = "_reference"
+REFERENCE_BENCHMARK = "calibration"
+REFERENCE_METRIC = "reference_time"
 
 #: What identifies one time series of measurements across runs.
 SERIES_KEY: tuple[str, ...] = (

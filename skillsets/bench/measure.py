@@ -36,12 +36,17 @@ class MeasureConfig:
         max_seconds: Stop after this much timed time even if `min_iterations` is not reached,
             so a pathologically slow model cannot hold a worker for ever (the sample count
             recorded with the result says how many were actually taken).
+        reference_share: In a calibrated loop (`measure_calibrated`), a reference call follows
+            a model call unless the reference has already taken this share of the model's
+            timed time: one reference per model call for a slow model, one per few calls for a
+            fast one, so calibration costs at most about this share of the loop.
     """
 
     warmup_runs: int = 3
     min_iterations: int = 10
     min_seconds: float = 1.0
     max_seconds: float = 120.0
+    reference_share: float = 0.25
 
     def __post_init__(self) -> None:
         if self.warmup_runs < 0:
@@ -50,6 +55,10 @@ class MeasureConfig:
             raise ValueError(f"min_iterations must be >= 1, got {self.min_iterations}")
         if self.min_seconds < 0:
             raise ValueError(f"min_seconds must be >= 0, got {self.min_seconds}")
+        if not 0.0 < self.reference_share <= 1.0:
+            raise ValueError(
+                f"reference_share must be in (0, 1], got {self.reference_share}"
+            )
         if self.max_seconds < self.min_seconds:
             raise ValueError(
                 f"max_seconds ({self.max_seconds}) is below min_seconds ({self.min_seconds}); "
@@ -156,27 +165,118 @@ def measure_latency(
     Returns:
         The distribution of per-call latencies in milliseconds.
     """
+    samples, _, _ = _timed_loop(fn, config, synchronize, None)
+    return LatencyStats.from_samples_ns(samples)
+
+
+@dataclass(frozen=True)
+class CalibratedStats:
+    """A timed loop with a reference workload interleaved (`measure_calibrated`).
+
+    Attributes:
+        model: The model's samples, timed exactly as `measure_latency` times them.
+        reference: The reference's samples, from the same loop.
+        paired_with: For each model sample, the index of the reference sample timed right
+            after it, or of the latest one before it when no reference call followed it.
+    """
+
+    model: LatencyStats
+    reference: LatencyStats
+    paired_with: tuple[int, ...]
+
+    @property
+    def ratio(self) -> float:
+        """The calibrated latency: model p50 / reference p50 (unit `x_ref`).
+
+        Chosen over the median of per-pair ratios (`pair_ratio`) because it needs no pairing
+        and does not inherit a single slow reference call's noise into the model samples
+        around it; `benchmarks/bench_stability.py` reports the CV of both.
+        """
+        return self.model.p50 / self.reference.p50
+
+    @property
+    def pair_ratio(self) -> float:
+        """Median over model samples of (sample / its paired reference sample)."""
+        ref = np.asarray(self.reference.samples_ms)[list(self.paired_with)]
+        return float(np.median(np.asarray(self.model.samples_ms) / ref))
+
+
+def measure_calibrated(
+    fn: Callable[[], object],
+    reference: Callable[[], object],
+    config: MeasureConfig = MeasureConfig(),
+    *,
+    synchronize: Callable[[], None] | None = None,
+) -> CalibratedStats:
+    """`measure_latency`, with a reference workload timed between model calls.
+
+    After each model call a reference call runs (timed on its own, never inside a model
+    sample) unless the reference's summed time already exceeds `config.reference_share` of the
+    model's; both see the same host state at a grain of milliseconds, so their ratio cancels
+    much of the host's drift. The model's samples and the stopping rules (which count model
+    time only) are those of `measure_latency`.
+
+    Args:
+        fn: The work to time, inputs bound.
+        reference: The reference workload (`skillsets.bench.calibration.Reference`), called
+            inside its `pinned()` block when it has one.
+        config: Warm-up, stopping rules and the reference's share.
+        synchronize: As for `measure_latency`.
+    """
+    pinned = getattr(reference, "pinned", contextlib.nullcontext)
+    with pinned():
+        samples, ref_samples, paired = _timed_loop(fn, config, synchronize, reference)
+    return CalibratedStats(
+        model=LatencyStats.from_samples_ns(samples),
+        reference=LatencyStats.from_samples_ns(ref_samples),
+        paired_with=tuple(paired),
+    )
+
+
+def _timed_loop(
+    fn: Callable[[], object],
+    config: MeasureConfig,
+    synchronize: Callable[[], None] | None,
+    reference: Callable[[], object] | None,
+) -> tuple[list[int], list[int], list[int]]:
+    """(model samples ns, reference samples ns, reference index paired with each model sample).
+
+    The one timed loop of both `measure_latency` (no reference) and `measure_calibrated`.
+    """
     for _ in range(config.warmup_runs):
         fn()
         if synchronize is not None:
             synchronize()
+        if reference is not None:
+            reference()
     min_ns = int(config.min_seconds * 1e9)
     max_ns = int(config.max_seconds * 1e9)
     samples: list[int] = []
-    clock = time.perf_counter_ns
+    ref_samples: list[int] = []
+    paired: list[int] = []
+    now = time.perf_counter_ns
     total = 0
+    ref_total = 0
     with gc_paused():
         while len(samples) < config.min_iterations or total < min_ns:
-            start = clock()
+            start = now()
             fn()
             if synchronize is not None:
                 synchronize()
-            elapsed = clock() - start
+            elapsed = now() - start
             samples.append(elapsed)
             total += elapsed
+            if reference is not None:
+                if ref_total <= config.reference_share * total:
+                    start = now()
+                    reference()
+                    ref_elapsed = now() - start
+                    ref_samples.append(ref_elapsed)
+                    ref_total += ref_elapsed
+                paired.append(len(ref_samples) - 1)
             if total >= max_ns:
                 break
-    return LatencyStats.from_samples_ns(samples)
+    return samples, ref_samples, paired
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from distributed import Client, as_completed
 from hardware.cluster import require_hardware
 from hardware.fingerprint import environment_fingerprint
 from skillsets.bench.measure import MeasureConfig
+from skillsets.bench.rows import is_reference_row, pool_reference_rows
 from skillsets.bench.spec import BenchmarkKind, BenchmarkOutcome, BenchmarkSpec
 from skillsets.bench.task import run_benchmark
 from warehouse.records import RunRecord, utcnow
@@ -94,8 +95,8 @@ class SweepResult:
 
     @property
     def rows(self) -> list[Any]:
-        """All result rows, in completion order."""
-        return [row for outcome in self.outcomes for row in outcome.rows]
+        """All result rows, in completion order (the tasks' reference times pooled, last)."""
+        return pool_reference_rows([row for outcome in self.outcomes for row in outcome.rows])
 
     @property
     def errors(self) -> list[BenchmarkOutcome]:
@@ -260,6 +261,7 @@ class _Writer:
             packages=fp.packages,
             parameters=parameters,
         )
+        self.references: list[Any] = []
         with self._open() as wh:
             wh.record_environment(fp)
             wh.record_run(run)
@@ -270,18 +272,23 @@ class _Writer:
         return Warehouse.open(self.path, quarantine_dir=self.quarantine_dir)
 
     def write(self, outcome: BenchmarkOutcome) -> None:
-        """Load an outcome's rows (and its worker's environment, the first time it is seen)."""
-        if not outcome.rows:
+        """Load an outcome's rows (and its worker's environment, the first time it is seen);
+        its reference-time rows wait for `finish`, which loads them pooled per backend."""
+        self.references += [row for row in outcome.rows if is_reference_row(row)]
+        rows = [row for row in outcome.rows if not is_reference_row(row)]
+        if not rows:
             return
         with self._open() as wh:
             env = outcome.environment
             if env is not None and env.environment_id not in self.seen_environments:
                 wh.record_environment(env)
                 self.seen_environments.add(env.environment_id)
-            wh.load_results(outcome.rows)
+            wh.load_results(rows)
 
     def finish(self, failed: bool) -> None:
         """Close the run record: `failed` when the sweep itself broke off (a failed model is a
         row-less outcome in a completed run)."""
         with self._open() as wh:
+            if self.references:
+                wh.load_results(pool_reference_rows(self.references))
             wh.finish_run(self.run_id, "failed" if failed else "completed")
