@@ -9,6 +9,11 @@ alert lifecycle and writes alerts:
 - `check_gate(wh, baseline, current)`: every series of `current` against the same series of
   `baseline` (a run id, a branch, or a git sha), for a CI job to pass or fail.
 
+An alert's message also says what else moved since its first bad run: on a raw `latency` series,
+the `latency_calibrated` twin and the worker's `reference_time` (raw alone moving with the
+reference means the host changed; the calibrated series moving means the model did), and the
+series' own noise (`warehouse.noise`): a series too noisy to resolve a 10% step is marked so.
+
 Series are keyed by `records.SERIES_KEY` across environments: a series keeps its history when the
 git sha or a package version changes (that is what we want to catch), so keep one hardware label
 per kind of machine.
@@ -41,8 +46,18 @@ from warehouse.analysis import (
     review_series,
     severity_for,
 )
+from warehouse.noise import RESOLVE_STEP, SeriesNoise, series_noise
 from warehouse.queries import History
-from warehouse.records import SERIES_KEY, AlertRecord, Severity, utcnow
+from warehouse.records import (
+    CALIBRATED_METRICS,
+    REFERENCE_BENCHMARK,
+    REFERENCE_METRIC,
+    REFERENCE_MODEL,
+    SERIES_KEY,
+    AlertRecord,
+    Severity,
+    utcnow,
+)
 from warehouse.store import Warehouse
 
 log = logging.getLogger(__name__)
@@ -90,13 +105,73 @@ def alert_id(key: SeriesKey, first_bad_run_id: str) -> str:
     return f"reg-{digest[:16]}"
 
 
-def _describe(key: SeriesKey, unit: str, comparison: Comparison, run_id: str) -> str:
+def _describe(key: SeriesKey, unit: str, comparison: Comparison, run_id: str,
+              context: str = "") -> str:
     c = comparison
-    return (
+    text = (
         f"{key.label}: {c.change:+.1%} ({c.baseline_median:.4g} -> {c.current_median:.4g} {unit}; "
         f"95% CI {c.low:+.1%}..{c.high:+.1%}, p={c.p_value:.2g}, {c.n_current} runs vs "
         f"{c.n_baseline}) since run {run_id}"
     )
+    return f"{text}. {context}" if context else text
+
+
+class _Series(NamedTuple):
+    """A series' analysed points: run ids and values, oldest first."""
+
+    run_ids: list[str]
+    values: np.ndarray
+
+
+def _change_since(series: _Series | None, first_bad: str, window: int) -> float | None:
+    """Relative change of `series` from the runs before `first_bad` to the runs since (median
+    shift, `analysis.compare`); None when either side has no value or it is not in them."""
+    if series is None or first_bad not in series.run_ids:
+        return None
+    at = series.run_ids.index(first_bad)
+    before, since = series.values[max(0, at - window):at], series.values[at:][:window]
+    try:
+        return compare(before, since, higher_is_better=False).change
+    except ValueError:  # an empty side or a zero baseline: nothing to say
+        return None
+
+
+def _reference_series(key: SeriesKey, by_key: dict[SeriesKey, _Series]) -> _Series | None:
+    """The reference workload's time on `key`'s backend, measured beside models of its size
+    when there is such a series (the newest reference version)."""
+    found = sorted(k for k in by_key if k.model_type == REFERENCE_MODEL
+                   and k.hardware == key.hardware and k.benchmark == REFERENCE_BENCHMARK
+                   and k.metric == REFERENCE_METRIC)
+    same_size = [k for k in found if k.size == key.size]
+    return by_key[(same_size or found)[-1]] if found else None
+
+
+def _context(key: SeriesKey, first_bad: str, by_key: dict[SeriesKey, _Series],
+             noise: SeriesNoise, config: DetectionConfig) -> str:
+    """What an alert's message adds: which of raw / calibrated / reference moved since
+    `first_bad` (raw latency series only), and the series' noise."""
+    parts = []
+    twin_metric = CALIBRATED_METRICS.get(key.metric)
+    if twin_metric is not None:
+        twin = _change_since(by_key.get(key._replace(metric=twin_metric)), first_bad,
+                             config.window)
+        ref = _change_since(_reference_series(key, by_key), first_bad, config.window)
+        shown = (f"{twin_metric} {'n/a' if twin is None else f'{twin:+.1%}'}, reference_time "
+                 f"{'n/a' if ref is None else f'{ref:+.1%}'}")
+        if twin is None:
+            parts.append(f"No calibrated series to tell host from model ({shown})")
+        elif abs(twin) >= config.min_effect:
+            parts.append(f"The model changed: the calibrated series moved too ({shown})")
+        elif ref is not None and abs(ref) >= config.min_effect:
+            parts.append(f"The host changed, not the model: raw moved with the reference and "
+                         f"the calibrated series did not ({shown})")
+        else:
+            parts.append(f"Neither the calibrated series nor the reference confirms it ({shown})")
+    if noise.resolves(RESOLVE_STEP):
+        parts.append(f"Noise: {noise.describe()}")
+    else:
+        parts.append(f"TOO NOISY to resolve a {RESOLVE_STEP:.0%} step: {noise.describe()}")
+    return ". ".join(parts)
 
 
 def _require_run(wh: History, run_id: str) -> None:
@@ -151,7 +226,7 @@ def _alert(row: dict) -> AlertRecord:
 
 
 def _update(alert: AlertRecord, finding: Finding, unit: str, run_id: str,
-            now: datetime) -> AlertRecord:
+            now: datetime, context: str = "") -> AlertRecord:
     comparison = finding.comparison
     fields: dict[str, object] = {
         "change": comparison.change,
@@ -165,7 +240,7 @@ def _update(alert: AlertRecord, finding: Finding, unit: str, run_id: str,
                                                                        alert.first_bad_run_id))
     else:
         fields.update(severity=finding.severity,
-                      message=_describe(key, unit, comparison, alert.first_bad_run_id))
+                      message=_describe(key, unit, comparison, alert.first_bad_run_id, context))
     return alert.model_copy(update=fields)
 
 
@@ -241,9 +316,11 @@ def detect_regressions(
         alerts_by_key.setdefault(SeriesKey.of(row), []).append(_alert(row))
     series: list[tuple[SeriesKey, str, list[str], list[AlertRecord], list[AlertRecord]]] = []
     jobs: list[ReviewJob] = []
+    by_key: dict[SeriesKey, _Series] = {}
     for group in points.partition_by(list(SERIES_KEY), maintain_order=True):
         key = SeriesKey.of(group.row(0, named=True))
         unit = str(group["unit"][-1])
+        by_key[key] = _Series(group["run_id"].to_list(), group["value"].to_numpy())
         if key.metric in NOT_JUDGED:
             continue
         try:
@@ -266,26 +343,38 @@ def detect_regressions(
             log.warning("skipping %s: %s", key.label, review)
             continue
         position = {rid: i for i, rid in enumerate(run_ids)}
+        noise = _noise(by_key[key].values, config)
         for alert in open_alerts:
             finding = review.reviewed.get(position[alert.first_bad_run_id])
             if finding is not None:
-                written.append(_update(alert, finding, unit, run_id, now))
+                context = _context(key, alert.first_bad_run_id, by_key, noise, config)
+                written.append(_update(alert, finding, unit, run_id, now, context))
         if review.new is not None and review.new.severity is not None:
             first_bad = run_ids[review.new.start]
             new_id = alert_id(key, first_bad)
             if all(a.alert_id != new_id for a in known):
                 comparison = review.new.comparison
+                context = _context(key, first_bad, by_key, noise, config)
                 written.append(
                     AlertRecord(
                         alert_id=new_id, **key._asdict(), first_bad_run_id=first_bad,
                         severity=review.new.severity, change=comparison.change,
                         confidence=comparison.confidence, p_value=comparison.p_value,
-                        opened_at=now, message=_describe(key, unit, comparison, first_bad),
+                        opened_at=now,
+                        message=_describe(key, unit, comparison, first_bad, context),
                     )
                 )
     if written:
         wh.upsert_alerts(written)
     return written
+
+
+def _noise(values: np.ndarray, config: DetectionConfig) -> SeriesNoise:
+    """The series' noise; a series with a non-positive value has no CV (its step is unknown)."""
+    try:
+        return series_noise(values, config)
+    except ValueError:
+        return SeriesNoise(cv=float("nan"), runs=int(values.size), detectable_step=float("inf"))
 
 
 def open_alerts(wh: History) -> pl.DataFrame:

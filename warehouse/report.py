@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,8 +25,9 @@ from hardware.names import UnknownNameError
 from warehouse import charts, charts_api
 from warehouse.analysis import NOT_JUDGED, higher_is_better, trend
 from warehouse.change_points import detect_change_points
+from warehouse.noise import RESOLVE_STEP, series_noise
 from warehouse.queries import compatibility_matrix, coverage_by_family
-from warehouse.records import SERIES_KEY
+from warehouse.records import REFERENCE_MODEL, SERIES_KEY
 from warehouse.store import Warehouse
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -420,6 +422,26 @@ def alert_rows(alerts: pl.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
+def noise_rows(history: pl.DataFrame) -> list[dict[str, Any]]:
+    """Each judged series' noise over the report's history (`warehouse.noise`), noisiest first:
+    `series`, `runs`, `cv`, `detectable_step` (None: too little history) and `resolves` (a
+    10% step). Series with a value <= 0 have no CV and are left out."""
+    rows = []
+    for key, group in measurements(history).sort("measured_at").group_by(
+        list(SERIES_KEY), maintain_order=True
+    ):
+        try:
+            noise = series_noise(group["value"].to_numpy())
+        except ValueError:
+            continue
+        rows.append({"series": "/".join(str(k) for k in key), "runs": noise.runs,
+                     "cv": noise.cv, "detectable_step": noise.detectable_step,
+                     "resolves": noise.resolves(RESOLVE_STEP)})
+    rows.sort(key=lambda r: (-r["detectable_step"], -r["cv"], r["series"]))
+    return [{**r, "detectable_step": None if math.isinf(r["detectable_step"]) else
+             r["detectable_step"]} for r in rows]
+
+
 def summary(data: ReportData) -> dict[str, Any]:
     """Headline numbers of the report run."""
     in_run = data.history.filter(pl.col("run_id") == data.run_id)
@@ -429,7 +451,8 @@ def summary(data: ReportData) -> dict[str, Any]:
         "run_id": data.run_id or None,
         "run_started": data.run["started_at"].isoformat(timespec="minutes") if data.run else None,
         "runs": data.runs,
-        "models": in_run["model_type"].n_unique(),
+        # the reference workload's own rows (`_reference`) are no model
+        "models": in_run.filter(pl.col("model_type") != REFERENCE_MODEL)["model_type"].n_unique(),
         "series": in_run.select(SERIES_KEY).n_unique() if in_run.height else 0,
         "open_alerts": int((data.alerts["status"] == "open").sum()),
         "pass_rate": f"{passed / decided.height:.0%}" if decided.height else "-",
@@ -480,8 +503,10 @@ def render_html(
     hardware: Sequence[dict[str, Any]],
     specs: dict[str, dict[str, Any]],
     exports: dict[str, dict[str, str]],
+    noise: Sequence[dict[str, Any]] = (),
 ) -> str:
-    """The self-contained page: Vega libraries inlined, one embedded spec per chart."""
+    """The self-contained page: Vega libraries inlined, one embedded spec per chart; `noise`:
+    `noise_rows`."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,
@@ -492,6 +517,8 @@ def render_html(
         summary=head,
         alerts=alerts,
         hardware_rows=hardware,
+        noise_rows=noise,
+        resolve_step=RESOLVE_STEP,
         charts=[{"name": n, "spec": s, "exports": exports.get(n, {})} for n, s in specs.items()],
         vega_js=javascript_bundle(),
         versions={"vega_lite": vegalite_version(), "vega": vl_convert.get_vega_version()},
@@ -545,7 +572,9 @@ def build_report(
             for name, files in written.items()
         }
         html = out / "report.html"
-        html.write_text(render_html(head, alerts, hardware, specs, links), encoding="utf-8")
+        noise = noise_rows(data.history)
+        html.write_text(render_html(head, alerts, hardware, specs, links, noise),
+                        encoding="utf-8")
     return ReportPaths(
         output_dir=out,
         html=html,
