@@ -20,7 +20,6 @@ guidellm synthesises prompts with a tokenizer: the script saves the one the serv
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
@@ -38,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from skillsets.api.client import RequestSpec  # noqa: E402
-from skillsets.api.load import Load, make_prompts, run_level  # noqa: E402
+from skillsets.api.load import Load, make_prompts, run_level_sync  # noqa: E402
 from skillsets.api.metrics import summarize  # noqa: E402
 from tests.prefect_server import free_port, wait_for_http  # noqa: E402
 
@@ -50,8 +49,8 @@ def ours(base: str, concurrency: int, requests: int, words: int, output: int, se
          ) -> dict[str, float]:
     """TTFT p50 (ms), request throughput (/s) and mean prompt tokens of one bench-api level."""
     specs = [RequestSpec(p, output) for p in make_prompts(requests, words, seed)]
-    results, duration = asyncio.run(
-        run_level(base + "/v1", "chat", "gpt2", specs, Load(concurrency=concurrency)))
+    results, duration = run_level_sync(base + "/v1", "chat", "gpt2", specs,
+                                       Load(concurrency=concurrency))
     m = summarize(results, duration)
     assert m.ttft is not None and not m.errors, f"bench-api errors: {m.causes}"
     return {"ttft_p50_ms": m.ttft.p50, "request_throughput": m.request_throughput,

@@ -7,21 +7,21 @@ import asyncio
 import time
 
 import pytest
-from api_fixed_server import serve_in_thread
+from api_fixed_server import Seen, serve_in_thread
 from prefect_server import free_port
 
 from skillsets.api.client import RequestResult, RequestSpec
-from skillsets.api.load import Load, arrival_gaps, make_prompts, run_level
+from skillsets.api.load import Load, arrival_gaps, make_prompts, run_level, run_level_sync
 from skillsets.api.metrics import Slo, summarize, tpot_of
 from skillsets.api.rows import ApiRowMaker, endpoint_hardware
 from skillsets.api.run import ApiBenchConfig, run_api_bench
 
 
 @pytest.fixture(scope="module")
-def fixed_server() -> tuple[str, list[float]]:
+def fixed_server() -> tuple[str, Seen]:
     port = free_port()
-    with serve_in_thread(port) as ttfts:
-        yield f"http://127.0.0.1:{port}/v1", ttfts
+    with serve_in_thread(port) as seen:
+        yield f"http://127.0.0.1:{port}/v1", seen
 
 
 def _ok(ttft: float, latency: float, tokens: int, itl: list[float]) -> RequestResult:
@@ -85,19 +85,43 @@ def test_prompts_and_arrivals_are_seeded() -> None:
 def _level(base_url: str, model: str, n: int = 4, timeout_s: float = 5.0,
            load: Load | None = None) -> list[RequestResult]:
     specs = [RequestSpec("a b c", 6)] * n
-    results, _ = asyncio.run(run_level(base_url, "chat", model, specs,
-                                       load or Load(concurrency=2), timeout_s=timeout_s))
+    results, _ = run_level_sync(base_url, "chat", model, specs, load or Load(concurrency=2),
+                                timeout_s=timeout_s)
     return results
 
 
-def test_fixed_stream_is_timed_per_token(fixed_server) -> None:
-    base_url, server_ttfts = fixed_server
-    results = _level(base_url, "fixed")
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_fixed_stream_is_timed_per_token(fixed_server, loop) -> None:
+    base_url, seen = fixed_server
+    before = len(seen.ttft_s)
+    if loop == "uvloop":
+        results = _level(base_url, "fixed")
+    else:  # the client without uvloop: plain `asyncio.run`
+        results, _ = asyncio.run(run_level(base_url, "chat", "fixed",
+                                           [RequestSpec("a b c", 6)] * 4, Load(concurrency=2)))
     assert all(r.ok for r in results)
     assert all(r.output_tokens == 6 and len(r.itl) == 5 for r in results)
     assert all(0 < r.ttft <= r.latency for r in results)
     assert all(r.model == "fixed" and r.prompt_tokens == 4 for r in results)
-    assert len(server_ttfts) >= 4
+    assert len(seen.ttft_s) - before == 4
+
+
+def test_events_cut_across_reads_are_parsed_whole(fixed_server) -> None:
+    results = _level(fixed_server[0], "ragged", n=2)
+    assert all(r.ok for r in results), results[0].error
+    assert all(r.output_tokens == 3 and len(r.itl) == 2 for r in results)
+    assert all(0 < r.ttft < r.latency for r in results)
+
+
+@pytest.mark.parametrize("model", ["fixed", "lingering"])
+def test_connections_are_opened_before_the_clock_and_reused(fixed_server, model) -> None:
+    base_url, seen = fixed_server
+    del seen.peers[:]
+    results = _level(base_url, model, n=12, load=Load(concurrency=3))
+    assert all(r.ok for r in results)
+    # Three `GET /models` open the pool; the twelve requests then reuse its three
+    # connections (each body read to its end, so none is closed and opened again).
+    assert len(seen.peers) == 15 and len(set(seen.peers)) == 3
 
 
 @pytest.mark.parametrize(("model", "kind", "words"), [

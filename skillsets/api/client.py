@@ -1,21 +1,24 @@
 """One timed request to an OpenAI-compatible endpoint, and what went wrong when it failed.
 
-Timing follows vLLM's serving benchmark (`vllm/benchmarks/lib/endpoint_request_func.py`): the
-clock starts before the request is sent; TTFT is the arrival of the first event carrying
-generated text; each later text event adds an inter-token latency; end-to-end latency ends at
-the last text event's arrival.
+Timing follows vLLM's serving benchmark (`vllm/benchmarks/lib/endpoint_request_func.py`), and so
+does the transport (aiohttp, whose HTTP parser is compiled): the clock starts before the request
+is sent; each chunk of the stream is stamped when it arrives, before it is parsed; TTFT is the
+arrival of the first chunk carrying generated text; each later text event adds an inter-token
+latency; end-to-end latency ends at the last text event's arrival.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib.util
 import json
 import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import httpx
+import aiohttp
 
 Endpoint = Literal["chat", "completions", "embeddings"]
 #: URL path of each endpoint, relative to the base URL (`http://host:port/v1`).
@@ -24,6 +27,9 @@ PATHS: dict[str, str] = {
     "completions": "/completions",
     "embeddings": "/embeddings",
 }
+
+#: Seconds to wait for the end of a body after its `data: [DONE]` (see `_stream`).
+_DRAIN_S = 1.0
 
 #: Kinds of failure, each counted on its own (`errors_<kind>` rows).
 ERROR_KINDS = (
@@ -96,16 +102,20 @@ def classify(exc: BaseException) -> tuple[str, str]:
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     if isinstance(exc, _Failure):
         return exc.kind, str(exc)
-    if isinstance(exc, httpx.TimeoutException | asyncio.TimeoutError | TimeoutError):
+    # aiohttp's read and connect timeouts are TimeoutError subclasses too.
+    if isinstance(exc, TimeoutError):
         return "timeout", text
-    if isinstance(exc, httpx.ConnectError):
-        if _caused_by(exc, socket.gaierror) or "name resolution" in str(exc).lower() or (
-                "name or service not known" in str(exc).lower()):
-            return "dns", text
-        if _caused_by(exc, ConnectionRefusedError) or "refused" in str(exc).lower():
+    if isinstance(exc, aiohttp.ClientConnectorDNSError) or (
+            isinstance(exc, aiohttp.ClientConnectorError) and _caused_by(exc, socket.gaierror)):
+        return "dns", text
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc.os_error, ConnectionRefusedError) or _caused_by(
+                exc, ConnectionRefusedError):
             return "connection_refused", text
         return "connect", text
-    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+    # The connection broke or closed before the answer was whole.
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError
+                  | aiohttp.ClientOSError):
         return "incomplete_stream", text
     return "protocol", text
 
@@ -136,72 +146,113 @@ def _text_of(endpoint: Endpoint, event: dict[str, Any]) -> str | None:
     return choice.get("text") or None
 
 
-async def _read_error(response: httpx.Response) -> _Failure:
-    raw = (await response.aread()).decode(errors="replace")
+async def _read_error(response: aiohttp.ClientResponse) -> _Failure:
+    raw = (await response.read()).decode(errors="replace")
     try:
         message = json.loads(raw)["error"]["message"]
     except (ValueError, KeyError, TypeError):
         message = raw[:300]
-    kind = "http_4xx" if response.status_code < 500 else "http_5xx"
-    return _Failure(kind, f"HTTP {response.status_code} from {response.url}: {message}")
+    kind = "http_4xx" if response.status < 500 else "http_5xx"
+    return _Failure(kind, f"HTTP {response.status} from {response.url}: {message}")
 
 
-async def _stream(client: httpx.AsyncClient, url: str, body: dict[str, Any],
+class _Events:
+    """Server-sent events of one stream, fed chunk by chunk as they arrive.
+
+    Parsed by hand: the OpenAI streams are `data: <json>` lines and blank separators, and a
+    parser library would add a dependency (and a layer per line) for two rules. One `split` per
+    chunk keeps the cost per chunk a single C call; a line cut between chunks waits in `_tail`.
+    """
+
+    def __init__(self, endpoint: Endpoint, result: RequestResult, start: float) -> None:
+        self.endpoint = endpoint
+        self.result = result
+        self.start = start
+        self.last = start
+        self.done = False
+        self._tail = b""
+        self._now = start
+
+    def feed(self, chunk: bytes, now: float) -> None:
+        """Parse the complete lines of `chunk` (which arrived at `now`)."""
+        lines = (self._tail + chunk).split(b"\n")
+        self._tail = lines.pop()
+        self._now = now
+        for line in lines:
+            if line.startswith(b"data:") and not self.done:
+                self._event(line[5:].strip(), now)
+
+    def finish(self) -> None:
+        """The body ended: parse a last line that lacked its newline (stamped with its chunk)."""
+        if self._tail:
+            self.feed(b"\n", self._now)
+
+    def _event(self, data: bytes, now: float) -> None:
+        if data == b"[DONE]":
+            self.done = True
+            return
+        try:
+            event = json.loads(data)
+        except ValueError:
+            raise _Failure("malformed_event",
+                           f"event data is not JSON: {data[:200]!r}") from None
+        if not isinstance(event, dict):
+            raise _Failure("malformed_event", f"event data is not an object: {data[:200]!r}")
+        result = self.result
+        result.model = event.get("model", result.model)
+        usage = event.get("usage")
+        if usage:
+            result.prompt_tokens = usage.get("prompt_tokens")
+            result.output_tokens = int(usage.get("completion_tokens") or 0)
+        if _text_of(self.endpoint, event) is None:
+            return
+        if result.ttft == 0.0:
+            result.ttft = now - self.start
+        else:
+            result.itl.append(now - self.last)
+        self.last = now
+
+
+async def _stream(session: aiohttp.ClientSession, url: str, body: dict[str, Any],
                   endpoint: Endpoint, result: RequestResult, start: float) -> None:
-    last = start
-    done = False
-    async with client.stream("POST", url, json=body) as response:
-        if response.status_code >= 400:
+    events = _Events(endpoint, result, start)
+    async with session.post(url, json=body) as response:
+        if response.status >= 400:
             raise await _read_error(response)
-        # Server-sent events parsed by hand: the OpenAI streams are `data: <json>` lines and
-        # blank separators, and a parser library would add a dependency for two rules.
-        async for line in response.aiter_lines():
-            if not line.startswith("data:"):
-                continue
-            now = time.perf_counter()
-            data = line[5:].strip()
-            if data == "[DONE]":
-                done = True
+        async for chunk in response.content.iter_any():
+            events.feed(chunk, time.perf_counter())
+            if events.done:
                 break
-            try:
-                event = json.loads(data)
-            except ValueError:
-                raise _Failure("malformed_event",
-                               f"event data is not JSON: {data[:200]!r}") from None
-            if not isinstance(event, dict):
-                raise _Failure("malformed_event", f"event data is not an object: {data[:200]!r}")
-            result.model = event.get("model", result.model)
-            usage = event.get("usage")
-            if usage:
-                result.prompt_tokens = usage.get("prompt_tokens")
-                result.output_tokens = int(usage.get("completion_tokens") or 0)
-            text = _text_of(endpoint, event)
-            if text is None:
-                continue
-            if result.ttft == 0.0:
-                result.ttft = now - start
-            else:
-                result.itl.append(now - last)
-            last = now
-    if not done:
+        else:
+            events.finish()
+        if events.done and not response.content.at_eof():
+            # Read the body's end (the chunk terminator after [DONE]) so the connection goes
+            # back to the pool instead of being closed and opened again inside the next
+            # request's TTFT. The answer is whole: a server that holds the stream open, or
+            # breaks it, after [DONE] costs its connection, not the request.
+            with contextlib.suppress(TimeoutError, aiohttp.ClientError):
+                async with asyncio.timeout(_DRAIN_S):
+                    await response.content.read()
+    if not events.done:
         raise _Failure("incomplete_stream",
                        f"the stream from {url} ended after {len(result.itl) + bool(result.ttft)} "
                        "text events without data: [DONE]")
     if result.ttft == 0.0:
         raise _Failure("incomplete_stream", f"the stream from {url} carried no generated text")
-    result.latency = last - start
+    result.latency = events.last - start
     if not result.output_tokens:
         result.output_tokens = len(result.itl) + 1
 
 
-async def _embed(client: httpx.AsyncClient, url: str, body: dict[str, Any],
+async def _embed(session: aiohttp.ClientSession, url: str, body: dict[str, Any],
                  result: RequestResult, start: float) -> None:
-    response = await client.post(url, json=body)
-    if response.status_code >= 400:
-        raise await _read_error(response)
+    async with session.post(url, json=body) as response:
+        if response.status >= 400:
+            raise await _read_error(response)
+        raw = await response.read()
     elapsed = time.perf_counter() - start
     try:
-        payload = response.json()
+        payload = json.loads(raw)
         vectors = payload["data"]
         if not vectors or not isinstance(vectors[0]["embedding"], list):
             raise ValueError("no embedding in data")
@@ -213,18 +264,66 @@ async def _embed(client: httpx.AsyncClient, url: str, body: dict[str, Any],
     result.ttft = result.latency = elapsed
 
 
-async def send(client: httpx.AsyncClient, base_url: str, endpoint: Endpoint, model: str,
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """An event loop for the client: uvloop's where it is installed, else asyncio's.
+
+    With many streams in flight, chunks that arrive together are handled one after another, so
+    the loop's own time per chunk delays the stamps of the later ones; uvloop's is compiled.
+    """
+    if importlib.util.find_spec("uvloop") is not None:
+        import uvloop
+
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
+def new_session(connections: int, api_key: str | None, timeout_s: float
+                ) -> aiohttp.ClientSession:
+    """A session whose pool keeps up to `connections` connections alive between requests.
+
+    `send` bounds each whole request by its own timeout; the session bounds only how long
+    opening a connection may take. Proxies from the environment are not used (`trust_env`), so
+    what is measured is the endpoint named.
+    """
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    connector = aiohttp.TCPConnector(limit=connections, limit_per_host=0, ttl_dns_cache=300,
+                                     keepalive_timeout=60)
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=min(timeout_s, 10.0))
+    return aiohttp.ClientSession(connector=connector, headers=headers, timeout=timeout,
+                                 trust_env=False)
+
+
+async def open_connections(session: aiohttp.ClientSession, base_url: str, n: int,
+                           limit_s: float) -> None:
+    """Open `n` pooled connections before the clock starts, so that no measured request pays
+    for its TCP (and TLS) handshake.
+
+    Each is opened by a `GET /models` (every OpenAI-compatible server has it, and any answer,
+    an error status included, leaves the connection open); the `n` go out together so each
+    takes a connection of its own. A failure here is left for the measured requests, which
+    meet the same cause and count it by kind; `limit_s` bounds the wait for a silent host.
+    """
+    url = base_url.rstrip("/") + "/models"
+
+    async def one() -> None:
+        with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+            async with asyncio.timeout(limit_s), session.get(url) as response:
+                await response.read()
+
+    await asyncio.gather(*(one() for _ in range(n)))
+
+
+async def send(session: aiohttp.ClientSession, base_url: str, endpoint: Endpoint, model: str,
                spec: RequestSpec, timeout_s: float) -> RequestResult:
     """Send one request and time it; never raises for a failed request (see `error_kind`).
 
     Args:
-        client: The shared async client (its connection pool, headers and timeouts).
+        session: The shared session (its connection pool, headers and connect timeout).
         base_url: `http://host:port/v1`.
         endpoint: Which API to call.
         model: The `model` field.
         spec: Prompt and output length.
-        timeout_s: The whole request's limit, streaming included (httpx's own timeouts bound
-            each read, not a slow stream as a whole).
+        timeout_s: The whole request's limit, streaming included.
     """
     url = base_url.rstrip("/") + PATHS[endpoint]
     body = _body(endpoint, model, spec)
@@ -233,11 +332,11 @@ async def send(client: httpx.AsyncClient, base_url: str, endpoint: Endpoint, mod
     try:
         async with asyncio.timeout(timeout_s):
             if endpoint == "embeddings":
-                await _embed(client, url, body, result, start)
+                await _embed(session, url, body, result, start)
             else:
-                await _stream(client, url, body, endpoint, result, start)
+                await _stream(session, url, body, endpoint, result, start)
         result.ok = True
-    except (httpx.HTTPError, _Failure, TimeoutError) as exc:
+    except (aiohttp.ClientError, _Failure, TimeoutError) as exc:
         result.error_kind, result.error = classify(exc)
         if result.error_kind == "timeout":
             result.error = f"no complete answer from {url} within {timeout_s:g} s ({result.error})"

@@ -6,10 +6,17 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-import httpx
 import numpy as np
 
-from skillsets.api.client import Endpoint, RequestResult, RequestSpec, send
+from skillsets.api.client import (
+    Endpoint,
+    RequestResult,
+    RequestSpec,
+    new_event_loop,
+    new_session,
+    open_connections,
+    send,
+)
 
 #: Words prompts are drawn from: common short English words, so that any tokenizer makes
 #: about one token of each (the server's `usage.prompt_tokens` says exactly how many).
@@ -79,20 +86,20 @@ async def run_level(
 ) -> tuple[list[RequestResult], float]:
     """Send every spec under `load`; return the results (in spec order) and the wall time.
 
-    Every request is bounded by `timeout_s`, so a level ends within about
-    len(specs) / concurrency * timeout_s even against an endpoint that never answers.
+    The pool's connections are opened before the clock starts (see `open_connections`), and
+    kept alive between requests. Every request is bounded by `timeout_s`, so a level ends
+    within about len(specs) / concurrency * timeout_s (and the opening of the connections
+    within min(timeout_s, 10 s) more) even against an endpoint that never answers.
     """
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    slots = load.concurrency or len(specs)
-    limits = httpx.Limits(max_connections=slots, max_keepalive_connections=slots)
-    timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0))
+    slots = min(load.concurrency or len(specs), len(specs))
     semaphore = asyncio.Semaphore(slots)
 
-    async with httpx.AsyncClient(headers=headers, limits=limits, timeout=timeout,
-                                 trust_env=False) as client:
+    async with new_session(slots, api_key, timeout_s) as session:
+        await open_connections(session, base_url, slots, min(timeout_s, 10.0))
+
         async def one(spec: RequestSpec) -> RequestResult:
             async with semaphore:
-                return await send(client, base_url, endpoint, model, spec, timeout_s)
+                return await send(session, base_url, endpoint, model, spec, timeout_s)
 
         start = time.perf_counter()
         if load.rate is None:
@@ -105,3 +112,20 @@ async def run_level(
             results = await asyncio.gather(*tasks)
         duration = time.perf_counter() - start
     return list(results), duration
+
+
+def run_level_sync(
+    base_url: str,
+    endpoint: Endpoint,
+    model: str,
+    specs: list[RequestSpec],
+    load: Load,
+    *,
+    api_key: str | None = None,
+    timeout_s: float = 60.0,
+    seed: int = 0,
+) -> tuple[list[RequestResult], float]:
+    """`run_level` on an event loop of its own: uvloop's where installed (`new_event_loop`)."""
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        return runner.run(run_level(base_url, endpoint, model, specs, load, api_key=api_key,
+                                    timeout_s=timeout_s, seed=seed))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +10,7 @@ from urllib.parse import urlsplit
 
 from hardware.fingerprint import EnvironmentFingerprint
 from skillsets.api.client import Endpoint, RequestSpec
-from skillsets.api.load import Load, make_prompts, run_level
+from skillsets.api.load import Load, make_prompts, run_level_sync
 from skillsets.api.metrics import LevelMetrics, Slo, summarize
 from skillsets.api.rows import ApiRowMaker, endpoint_hardware
 from warehouse.records import ResultRecord, RunRecord, utcnow
@@ -120,9 +119,9 @@ def run_api_bench(config: ApiBenchConfig, run_id: str, environment_id: str) -> A
     clock = time.perf_counter()
     levels: list[tuple[Load, LevelMetrics]] = []
     for load in config.loads:
-        results, duration = asyncio.run(run_level(
+        results, duration = run_level_sync(
             config.base_url, config.endpoint, config.model, specs, load,
-            api_key=config.api_key, timeout_s=config.timeout_s, seed=config.seed))
+            api_key=config.api_key, timeout_s=config.timeout_s, seed=config.seed)
         levels.append((load, summarize(results, duration, config.slo,
                                        streamed=config.endpoint != "embeddings")))
     reported = next((m.models[0] for _, m in levels if m.models), config.model)
