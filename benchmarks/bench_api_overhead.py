@@ -5,6 +5,17 @@ sequence and records, per request, its own time from the request reaching the ap
 token written. `skillsets bench-api`'s load generator measures TTFT against it at concurrency
 16; the difference of the two p50s is what the client (and loopback HTTP) adds.
 
+What the difference includes, besides the client's own work (building and sending the request,
+its event loop, taking the first chunk off the socket and stamping it):
+- loopback TCP, both ways;
+- the server's HTTP layer before its first stamp: uvicorn parsing the request head before the
+  app starts and, with 16 requests in flight whose streams end together, its writes for the
+  other streams that run ahead of a new request. (The second stamp is taken once the first
+  token is written, so the server's write is in both figures.)
+It includes no connection setup: the client opens its pool before the clock starts, as in
+every `bench-api` level. So it is an upper bound on the client's overhead. Both clocks are
+`time.perf_counter` (CLOCK_MONOTONIC, one clock for both processes).
+
     python benchmarks/bench_api_overhead.py                 # 5 rounds of 320 requests, 16 in flight
     python benchmarks/bench_api_overhead.py --rounds 1      # a quick run
 
@@ -15,24 +26,37 @@ On a shared machine both sides wait for CPU; run it when the machine is quiet.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
 import subprocess
 import sys
+import urllib.request
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-import httpx
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from skillsets.api.client import RequestSpec  # noqa: E402
-from skillsets.api.load import Load, run_level  # noqa: E402
+from skillsets.api.load import Load, run_level_sync  # noqa: E402
 from skillsets.api.metrics import summarize  # noqa: E402
 from tests.prefect_server import free_port, wait_for_http  # noqa: E402
+
+
+def _version(name: str) -> str | None:
+    try:
+        return version(name)
+    except PackageNotFoundError:  # uvicorn and the client fall back without it
+        return None
+
+
+def _server_ttft(base: str, method: str = "GET") -> list[float]:
+    request = urllib.request.Request(base + "/server-ttft", method=method)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
 
 
 def main() -> None:
@@ -58,15 +82,13 @@ def main() -> None:
         specs = [RequestSpec("a b c d", args.output_tokens)] * args.requests
         load = Load(concurrency=args.concurrency)
         # Warm-up level: connections opened, code paths imported, on both sides.
-        asyncio.run(run_level(base + "/v1", "chat", "fixed", specs[: args.concurrency * 2],
-                              load))
+        run_level_sync(base + "/v1", "chat", "fixed", specs[: args.concurrency * 2], load)
         # Several rounds: on a shared machine one round can land on a busy moment; the
         # spread across rounds says how much of the figure is the machine, not the client.
         for _ in range(args.rounds):
-            httpx.delete(base + "/server-ttft")
-            results, duration = asyncio.run(
-                run_level(base + "/v1", "chat", "fixed", specs, load))
-            server_ms = np.asarray(httpx.get(base + "/server-ttft").json()) * 1000
+            _server_ttft(base, "DELETE")
+            results, duration = run_level_sync(base + "/v1", "chat", "fixed", specs, load)
+            server_ms = np.asarray(_server_ttft(base)) * 1000
             metrics = summarize(results, duration)
             assert metrics.ttft is not None, f"no request succeeded: {metrics.causes}"
             server_p50 = float(np.percentile(server_ms, 50))
@@ -90,6 +112,7 @@ def main() -> None:
         "overhead_p50_ms_median": float(np.median(overheads)),
         "within_1ms": min(overheads) <= 1.0,
         "machine": f"{platform.machine()}, {os.cpu_count()} cpus",
+        "stack": {name: _version(name) for name in ("aiohttp", "uvloop", "uvicorn", "httptools")},
     }
     print(json.dumps(figures, indent=2))
 
