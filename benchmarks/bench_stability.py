@@ -57,7 +57,7 @@ def _target(model: str) -> tuple[str, str | None, str]:
     return model, None, "tiny"
 
 
-def one(model: str, batch_size: int, core: int, min_seconds: float) -> dict:
+def one(model: str, batch_size: int, core: int, min_seconds: float, share: float) -> dict:
     """Run one repetition here and return its raw and calibrated figures."""
     import torch
 
@@ -71,7 +71,8 @@ def one(model: str, batch_size: int, core: int, min_seconds: float) -> dict:
     model_type, model_name, size = _target(model)
     skill = load_skill(model_type, "cpu", model_name=model_name, size=size)
     prepared = skill.prepare(skill.example_inputs(batch_size))
-    config = MeasureConfig(warmup_runs=5, min_iterations=30, min_seconds=min_seconds)
+    config = MeasureConfig(warmup_runs=5, min_iterations=30, min_seconds=min_seconds,
+                           reference_share=share)
     stats = measure_calibrated(lambda: skill.run(prepared), reference(), config)
     return {
         "p50_ms": stats.model.p50,
@@ -119,7 +120,8 @@ def repetitions(model: str, args: argparse.Namespace, core: int) -> list[dict]:
         proc = subprocess.run(
             [sys.executable, __file__, "--one", "--models", model,
              "--batch-size", str(args.batch_size), "--core", str(core),
-             "--min-seconds", str(args.min_seconds)],
+             "--min-seconds", str(args.min_seconds),
+             "--reference-share", str(args.reference_share)],
             capture_output=True, text=True, check=False,
         )
         if proc.returncode != 0:
@@ -139,6 +141,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--min-seconds", type=float, default=2.0)
+    parser.add_argument("--reference-share", type=float, default=0.25,
+                        help="MeasureConfig.reference_share: the reference's most time per "
+                             "model time (1.0: one reference call after every model call).")
     parser.add_argument("--output", type=Path, default=Path("data/output/bench_stability.json"))
     parser.add_argument(
         "--in-process", action="store_true",
@@ -158,7 +163,8 @@ def main() -> None:
             in_process(model, args.batch_size, core, args.min_seconds, args.repeats)
         return
     if args.one:
-        print(json.dumps(one(models[0], args.batch_size, core, args.min_seconds)))
+        print(json.dumps(one(models[0], args.batch_size, core, args.min_seconds,
+                             args.reference_share)))
         return
 
     load_before = os.getloadavg()
@@ -187,6 +193,7 @@ def main() -> None:
                 "batch_size": args.batch_size,
                 "repeats": args.repeats,
                 "min_seconds": args.min_seconds,
+                "reference_share": args.reference_share,
                 "models": results,
                 "load_average_before": load_before,
                 "load_average_after": load_after,

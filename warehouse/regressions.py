@@ -147,10 +147,12 @@ def _reference_series(key: SeriesKey, by_key: dict[SeriesKey, _Series]) -> _Seri
 
 
 def _context(key: SeriesKey, first_bad: str, by_key: dict[SeriesKey, _Series],
-             noise: SeriesNoise, config: DetectionConfig) -> str:
+             config: DetectionConfig) -> str:
     """What an alert's message adds: which of raw / calibrated / reference moved since
-    `first_bad` (raw latency series only), and the series' noise."""
+    `first_bad` (raw latency series only), and the series' noise (computed for alerts only:
+    most series raise none)."""
     parts = []
+    noise = _noise(by_key[key].values, config)
     twin_metric = CALIBRATED_METRICS.get(key.metric)
     if twin_metric is not None:
         twin = _change_since(by_key.get(key._replace(metric=twin_metric)), first_bad,
@@ -343,18 +345,17 @@ def detect_regressions(
             log.warning("skipping %s: %s", key.label, review)
             continue
         position = {rid: i for i, rid in enumerate(run_ids)}
-        noise = _noise(by_key[key].values, config)
         for alert in open_alerts:
             finding = review.reviewed.get(position[alert.first_bad_run_id])
             if finding is not None:
-                context = _context(key, alert.first_bad_run_id, by_key, noise, config)
+                context = _context(key, alert.first_bad_run_id, by_key, config)
                 written.append(_update(alert, finding, unit, run_id, now, context))
         if review.new is not None and review.new.severity is not None:
             first_bad = run_ids[review.new.start]
             new_id = alert_id(key, first_bad)
             if all(a.alert_id != new_id for a in known):
                 comparison = review.new.comparison
-                context = _context(key, first_bad, by_key, noise, config)
+                context = _context(key, first_bad, by_key, config)
                 written.append(
                     AlertRecord(
                         alert_id=new_id, **key._asdict(), first_bad_run_id=first_bad,
