@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 
 @dataclass(frozen=True)
 class Recorded:
@@ -115,16 +117,36 @@ def _reap(pid: int) -> None:
         pass  # not our child: init reaps it
 
 
+def _descendants(pid: int) -> list[psutil.Process]:
+    """Every live descendant of `pid`, including those in sessions of their own (a Prefect
+    worker starts each flow run in a new session, so its process group does not reach them)."""
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _kill_all(processes: list[psutil.Process]) -> None:
+    for process in processes:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(processes, timeout=10)
+
+
 def stop(
     pid_dir: Path, name: str, *, sig: signal.Signals = signal.SIGTERM, group: bool = True,
     timeout: float = 30.0,
 ) -> bool:
-    """Stop the recorded process `name` (and its process group when `group`), SIGKILL after
-    `timeout`; remove its PID file. Returns whether a live process was stopped."""
+    """Stop the recorded process `name` (and, when `group`, its process group and every
+    descendant left after it exits), SIGKILL after `timeout`; remove its PID file. Returns
+    whether a live process was stopped."""
     recorded = read(pid_dir, name)
     pid_file(pid_dir, name).unlink(missing_ok=True)
     if recorded is None:
         return False
+    descendants = _descendants(recorded.pid) if group else []
     send = os.killpg if group else os.kill
     try:
         send(recorded.pid, sig)
@@ -139,17 +161,19 @@ def stop(
     else:
         send(recorded.pid, signal.SIGKILL)
     if group:
-        # Children that outlived their leader (a flow run's Dask workers) go with it.
+        # Children that outlived their leader (a flow run and its Dask workers) go with it.
         try:
             os.killpg(recorded.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        _kill_all([p for p in descendants if p.is_running()])
     _reap(recorded.pid)
     return True
 
 
-def kill(pid_dir: Path, name: str, *, group: bool = False) -> Recorded:
-    """SIGKILL the recorded process `name` without cleanup (a failover drill); keep no PID file.
+def kill(pid_dir: Path, name: str, *, tree: bool = False) -> Recorded:
+    """SIGKILL the recorded process `name` without cleanup (a failover drill), with every
+    descendant when `tree` (a machine lost); keep no PID file.
 
     Raises:
         RuntimeError: `name` is not running.
@@ -157,7 +181,9 @@ def kill(pid_dir: Path, name: str, *, group: bool = False) -> Recorded:
     recorded = read(pid_dir, name)
     if recorded is None:
         raise RuntimeError(f"{name} is not running; nothing to kill")
-    (os.killpg if group else os.kill)(recorded.pid, signal.SIGKILL)
+    descendants = _descendants(recorded.pid) if tree else []
+    os.kill(recorded.pid, signal.SIGKILL)
+    _kill_all(descendants)
     for _ in range(100):
         _reap(recorded.pid)
         if _start_time(recorded.pid) is None:
