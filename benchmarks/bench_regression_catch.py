@@ -43,7 +43,9 @@ Scoring, per judged metric (`latency`, and `latency_calibrated` when the bench w
 - a stable night is alerted when its detect run opens any alert on that metric. Only trunk nights
   with at least 8 runs in the series count (shorter series are not judged).
 Alerts on the other series (throughput, memory, load times, the reference's own time) are
-counted apart: a user sees them too.
+counted apart: a user sees them too. A wider FFN also has more weights, so `weight_memory` and
+`matmul_weight_memory` step with every slowdown and are flagged exactly; they are listed there,
+never counted as a timing catch (a kernel regression would not change them).
 """
 
 from __future__ import annotations
