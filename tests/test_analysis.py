@@ -164,6 +164,26 @@ def test_smooth_growth_is_not_a_staircase() -> None:
     assert found(nightly(800, cv=0.01, seed=80) * np.exp(0.8 * s * s)) == []
 
 
+def autocorrelated(n: int, rho: float, *, seed: int, sigma: float = 0.01) -> np.ndarray:
+    """Values around 100 whose log follows AR(1) noise: neighbouring runs alike, no change."""
+    shocks = np.random.default_rng(seed).normal(0.0, sigma, n)
+    log = np.empty(n)
+    log[0] = shocks[0] / math.sqrt(1 - rho * rho)
+    for i in range(1, n):
+        log[i] = rho * log[i - 1] + shocks[i]
+    return 100.0 * np.exp(log)
+
+
+def test_autocorrelated_noise_is_no_staircase() -> None:
+    # Tests that assume independent noise found 11 changes in the first ten series and 58 in
+    # the second ten (a wander of the level read as a step).
+    assert sum(len(found(autocorrelated(300, 0.5, seed=s))) for s in range(10)) <= 1
+    assert sum(len(found(autocorrelated(300, 0.8, seed=s))) for s in range(10)) <= 12
+    stepped = autocorrelated(300, 0.5, seed=3)
+    stepped[150:] *= 1.2
+    assert found(stepped) == [(150, "level")]
+
+
 def test_slope_change_is_found_as_a_slope() -> None:
     t = np.arange(200)
     bend = np.exp(0.005 * np.maximum(t - 110, 0))  # flat, then +0.5% a night from night 110

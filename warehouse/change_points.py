@@ -80,9 +80,36 @@ def _within_segment_slope(t: np.ndarray, x: np.ndarray, right: np.ndarray) -> fl
 #: p-value below which a window is taken to drift or bend (Kendall's tau; the curvature of a
 #: cubic fit), so a step must also pass without a drift, or beyond the curve.
 _DRIFT_ALPHA = 0.05
+#: Largest lag-1 autocorrelation `_correlation_inflation` believes: a random walk's residuals
+#: reach 0.99, and a variance inflated 199-fold already rules out any step.
+_MAX_RHO = 0.99
 #: Tukey bisquare tuning constant (95% efficiency under normal noise).
 _BISQUARE_C = 4.685
 _BISQUARE_EFFICIENCY = 0.95
+
+
+def _correlation_inflation(residuals: np.ndarray) -> float:
+    """Variance inflation of a fitted level, step or slope when the noise is autocorrelated:
+    (1 + rho) / (1 - rho) for AR(1) noise with lag-1 autocorrelation rho, estimated from the
+    residuals of the fit (winsorised at 3 robust scales, so one outlier does not set it).
+
+    Real histories are rarely white noise: a cache that warms over days, a slowly filling disk,
+    a random-walk-like economic series keep neighbouring residuals alike, and a test that
+    assumes independence then finds "steps" in every wander of the level. Negative rho is
+    taken as 0: it would make the tests bolder than independence allows.
+    """
+    r = residuals[np.isfinite(residuals)]
+    if r.size < 8:
+        return 1.0
+    r = r - np.median(r)
+    scale = MAD_TO_SIGMA * float(np.median(np.abs(r)))
+    if scale > 0.0:
+        r = np.clip(r, -3 * scale, 3 * scale)
+    energy = float(r @ r)
+    if energy == 0.0:
+        return 1.0
+    rho = min(max(float(r[1:] @ r[:-1]) / energy, 0.0), _MAX_RHO)
+    return (1 + rho) / (1 - rho)
 
 
 def _step_p_value(x: np.ndarray, times: np.ndarray, start: int, k: int, stop: int,
@@ -138,7 +165,8 @@ def _step_fit_p_value(t: np.ndarray, y: np.ndarray, *, drifts: bool) -> float:
     # bend of a smooth curve, correlated noise) is no evidence of a step.
     misfit = y - design @ beta
     spread = max(1.0, MAD_TO_SIGMA * float(np.median(np.abs(misfit - np.median(misfit)))))
-    se = spread * math.sqrt(np.linalg.inv(normal)[1, 1] / _BISQUARE_EFFICIENCY)
+    se = spread * math.sqrt(np.linalg.inv(normal)[1, 1] * _correlation_inflation(misfit)
+                            / _BISQUARE_EFFICIENCY)
     p_model = float(2 * stats.norm.sf(abs(beta[1]) / se))
     residuals = y - beta[2] * t if drifts else y
     if np.ptp(residuals) == 0.0:
@@ -376,7 +404,9 @@ def _ols_p_values(design: np.ndarray, y: np.ndarray, columns: Sequence[int]) -> 
     if rows <= cols or np.linalg.matrix_rank(design) < cols:
         return [1.0] * len(columns)
     beta, *_ = np.linalg.lstsq(design, y, rcond=None)
-    scale2 = max(1.0, float(np.sum((y - design @ beta) ** 2)) / (rows - cols))
+    residuals = y - design @ beta
+    scale2 = max(1.0, float(residuals @ residuals) / (rows - cols))
+    scale2 *= _correlation_inflation(residuals)
     covariance = np.linalg.inv(design.T @ design) * scale2
     return [float(2 * stats.norm.sf(abs(beta[c]) / math.sqrt(covariance[c, c])))
             for c in columns]
@@ -410,6 +440,7 @@ def _best_kink(x: np.ndarray, t: np.ndarray, lo: int, hi: int, options: np.ndarr
     if hh[best] <= 1e-12 or u.size <= degree + 2:
         return int(options[best]), rss, 1.0
     scale2 = max(1.0, rss / (u.size - degree - 2))
+    scale2 *= _correlation_inflation(y_off - h_off[:, best] * (hy[best] / hh[best]))
     z = abs(float(hy[best])) / math.sqrt(float(hh[best]) * scale2)
     return int(options[best]), rss, min(1.0, float(2 * stats.norm.sf(z)) * options.size)
 
@@ -501,7 +532,11 @@ def change_points(
        kink beyond a cubic curve that a step does not fit better. The least significant
        candidate at or above `alpha` is dropped and its neighbours re-tested until every
        change stands; the segments left are searched again (`_search`) until nothing new
-       stands.
+       stands. Every test counts autocorrelated noise (`_correlation_inflation`: the
+       variance of its estimate grows by (1 + rho) / (1 - rho) with the lag-1
+       autocorrelation rho of its residuals), and so does the search's penalty (rho of the
+       residuals from the running median): real series wander, and a test that assumes
+       independent noise takes every wander for a step.
     A variance change within `min_size` runs of a level or slope change is left out: the
     level change explains it.
 
@@ -514,7 +549,8 @@ def change_points(
         min_size: Fewest runs in a segment.
         penalty: Cost per extra segment in the searches, in squared noise-scale units; default
             4 log(n), BIC-like (a line segment adds a level, a slope and a position; 3 log(n)
-            proposed sawtooth splits of pure noise that the tests then had to catch). The
+            proposed sawtooth splits of pure noise that the tests then had to catch), times
+            the autocorrelation inflation of the residuals for the level-and-drift search. The
             tests have the final word either way.
         window: Most runs either side used to test a change of level or drift.
 
@@ -587,7 +623,8 @@ def change_points(
         y[lo:hi] = (x[lo:hi] - centre) / scale[lo:hi]
         return _judge_mean_change(y, t, a, k, b, window, alpha)
 
-    mean = _search(prefix, _line_costs, pen, min_size, judge, alpha)
+    mean_pen = pen * _correlation_inflation(x - base) if penalty is None else pen
+    mean = _search(prefix, _line_costs, mean_pen, min_size, judge, alpha)
     mean = [(_place_kink(x / scale, t, *edges, window) if kind == "slope" else k, kind, p)
             for (k, kind, p), edges in zip(mean, _neighbours([k for k, _, _ in mean], n),
                                            strict=True)]
