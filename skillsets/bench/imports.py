@@ -276,10 +276,11 @@ _delivered: set[tuple[str, tuple[str, ...]]] = set()
 _frozen: set[tuple[str, ...]] = set()
 
 
-def import_here(stack: tuple[str, ...], modules: Sequence[str]) -> None:
-    """Import `stack` and then `modules` into this process, untimed (so the load phases that
-    follow pay for no import), and the first time a stack is imported here freeze what is
-    alive (`gc.collect()`, then `gc.freeze()`).
+def import_here(stack: tuple[str, ...], modules: Sequence[str]) -> float:
+    """Import `stack` and then `modules` into this process, outside every timed phase (so the
+    load phases that follow pay for no import), and the first time a stack is imported here
+    freeze what is alive (`gc.collect()`, then `gc.freeze()`). Returns the seconds it took
+    (worker overhead, not a stored metric: the first task of a worker pays the stack).
 
     Why freeze: the stack is ~400k objects that live as long as the process, and every
     explicit `gc.collect()` of a task (before each timed loop, each memory pass) would rescan
@@ -288,6 +289,7 @@ def import_here(stack: tuple[str, ...], modules: Sequence[str]) -> None:
     figure changes; what is frozen is never collected, so this is done once per process, when
     nearly everything alive is module state.
     """
+    started = time.perf_counter()
     for name in (*stack, *modules):
         importlib.import_module(name)
     with _lock:
@@ -295,6 +297,7 @@ def import_here(stack: tuple[str, ...], modules: Sequence[str]) -> None:
             gc.collect()
             gc.freeze()
             _frozen.add(stack)
+    return time.perf_counter() - started
 
 
 def import_on_stack(
