@@ -51,7 +51,22 @@ def test_show_command_stores_every_kind_of_row(tmp_path: Path, monkeypatch) -> N
             "WHERE run_id = 'cli-show'"
         )
         runs = wh.query("SELECT status, parameters FROM runs WHERE run_id = 'cli-show'")
+        phases = wh.query(
+            "SELECT model_type, hardware, precision, metric, unit, value FROM results "
+            "WHERE run_id = 'cli-show' AND metric IN "
+            "('import_time', 'stack_import_time', 'instantiation_time', 'init_time')"
+        )
     assert runs["status"].to_list() == ["completed"]
+    phase = {row["metric"]: row for row in phases.iter_rows(named=True)}
+    # The skillset's own import, and the stack's cold import as a row of the run's one worker.
+    own, stack = phase["import_time"], phase["stack_import_time"]
+    assert (own["model_type"], own["unit"]) == ("bert", "s")
+    assert {k: stack[k] for k in ("model_type", "hardware", "precision", "unit")} == {
+        "model_type": "_stack", "hardware": "cpu", "precision": "none", "unit": "s"
+    }
+    assert 0 < own["value"] < stack["value"]
+    # Instantiation is timed inside the one load that init_time covers.
+    assert 0 < phase["instantiation_time"]["value"] < phase["init_time"]["value"]
     found = {(r["benchmark"], r["metric"], r["batch_size"]) for r in rows.iter_rows(named=True)}
     for metric in ("supported", "import_time", "instantiation_time", "init_time", "load_memory"):
         assert ("inference", metric, 1) in found, metric

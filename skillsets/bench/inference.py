@@ -1,6 +1,6 @@
-"""The inference benchmark: import, instantiation and init times, then per batch size the real
-forward (or generate) latency distribution, items/s, peak memory, and for text generators
-prefill latency and decode tokens/s.
+"""The inference benchmark: per batch size the real forward (or generate) latency
+distribution, items/s, peak memory, and for text generators prefill latency and decode
+tokens/s (import, instantiation and init times: `skillsets.bench.task.load_phases`).
 
 Only `skill.run(prepared)` is inside a timed loop: building example inputs and `prepare` (tokenise,
 move to device) happen once per batch size, before the loop. Memory is measured in a separate
@@ -9,34 +9,21 @@ untimed call so the RSS sampler never competes with a timed one.
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from skillsets.bench.calibration import REFERENCE_VERSION, reference
 from skillsets.bench.measure import (
     LatencyStats,
     MeasureConfig,
+    measure_calibrated,
     measure_latency,
     measure_memory,
     pinned_threads,
 )
-from skillsets.bench.rows import RowMaker
+from skillsets.bench.rows import RowMaker, pool_reference_rows
 from warehouse.records import ResultRecord
-
-#: Seconds a cold import may take before it is reported as a failure.
-IMPORT_TIMEOUT_S = 300.0
-
-_IMPORT_SNIPPET = """\
-import importlib, sys, time
-start = time.perf_counter_ns()
-for name in sys.argv[1:]:
-    importlib.import_module(name)
-print((time.perf_counter_ns() - start) / 1e9)
-"""
 
 
 class BenchmarkableSkill(Protocol):
@@ -73,53 +60,6 @@ class Measured:
         self.measured_seconds += other.measured_seconds
         self.notes.extend(other.notes)
         self.problems.extend(other.problems)
-
-
-def cold_import_seconds(modules: list[str], timeout: float = IMPORT_TIMEOUT_S) -> float:
-    """Seconds to import `modules` (in order) in a fresh interpreter, as a user's process would.
-
-    A fresh interpreter is the only honest measure: in a worker that already imported torch and
-    transformers every later import is a dictionary lookup. The child inherits this process's
-    environment and CPU affinity, so it runs on the measuring worker's cores.
-
-    Raises:
-        RuntimeError: when the import fails or times out (with the child's last error lines).
-    """
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-c", _IMPORT_SNIPPET, *modules],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=dict(os.environ),
-        )
-    except subprocess.TimeoutExpired:
-        raise RuntimeError(f"importing {modules} took over {timeout:.0f} s") from None
-    if proc.returncode != 0:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
-        raise RuntimeError(f"importing {modules} failed (exit {proc.returncode}):\n{tail}")
-    return float(proc.stdout.strip().splitlines()[-1])
-
-
-def skill_modules(model_type: str, module_name: str, hardware: str) -> list[str]:
-    """The modules a user's process imports to run this skill: the generated skillset (or the
-    shared runtime when none is generated), the transformers modeling module, and the backend's
-    SDK where it is not torch."""
-    generated = f"skillsets.generated.{module_name}"
-    try:
-        has_generated = importlib.util.find_spec(generated) is not None
-    except ModuleNotFoundError:
-        has_generated = False
-    modules = [generated if has_generated else "skillsets.runtime"]
-    from transformers.models.auto.configuration_auto import model_type_to_module_name
-
-    package = model_type_to_module_name(model_type)
-    modeling = f"transformers.models.{package}.modeling_{package}"
-    if importlib.util.find_spec(modeling.rsplit(".", 1)[0]) is not None:
-        modules.append(modeling)
-    if hardware == "openvino":
-        modules.append("openvino")
-    return modules
 
 
 def synchronizer(hardware: str) -> Callable[[], None] | None:
@@ -162,6 +102,10 @@ def measure_batches(
 ) -> Measured:
     """Latency, items/s and peak memory per batch size; prefill and decode for generators.
 
+    The latency loop interleaves the reference workload (`measure_calibrated`): each batch size
+    also gives a `latency_calibrated` row; the reference's own time over all batch sizes is one
+    `reference_time` row (`rows.pool_reference_rows` makes it one per run per backend later).
+
     Args:
         skill: A loaded skill.
         batch_sizes: Measured in this order, each with its own prepared inputs.
@@ -184,9 +128,17 @@ def measure_batches(
             def call(prepared: Any = prepared) -> Any:
                 return skill.run(prepared)
 
-            stats = measure_latency(call, config, synchronize=sync)
-            out.measured_seconds += stats.total_seconds
+            calibrated = measure_calibrated(call, reference(), config, synchronize=sync)
+            stats = calibrated.model
+            out.measured_seconds += stats.total_seconds + calibrated.reference.total_seconds
             out.rows.append(rows.distribution("inference", "latency", stats, batch_size))
+            out.rows.append(rows.calibrated("inference", calibrated, batch_size))
+            out.rows.append(rows.reference(calibrated.reference))
+            out.notes.append(
+                f"batch {batch_size}: latency_calibrated in units of reference "
+                f"v{REFERENCE_VERSION} ({calibrated.reference.n} reference calls, p50 "
+                f"{calibrated.reference.p50:.3f} ms)"
+            )
             out.rows.append(
                 rows.scalar("inference", "throughput", batch_size * 1000.0 / stats.mean, batch_size)
             )
@@ -209,6 +161,7 @@ def measure_batches(
                         skill, prepared, stats, config, rows, batch_size, encoder_decoder, sync
                     )
                 )
+    out.rows = pool_reference_rows(out.rows)
     return out
 
 

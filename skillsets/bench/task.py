@@ -10,7 +10,6 @@ that fails: the outcome says `error` with the reason, so one broken model costs 
 from __future__ import annotations
 
 import gc
-import importlib
 import logging
 import time
 import traceback
@@ -18,15 +17,18 @@ from typing import TYPE_CHECKING, Any
 
 from hardware.cluster import WorkerPlacement, worker_hardware
 from hardware.fingerprint import environment_fingerprint
-from skillsets.bench.inference import (
-    Measured,
-    cold_import_seconds,
-    fit_prompt,
-    measure_batches,
+from skillsets.bench.imports import (
+    STACK_MODEL,
+    STACK_PRECISION,
+    StackImport,
+    import_here,
+    import_on_stack,
     skill_modules,
-    synchronizer,
+    stack_delivered,
+    stack_modules,
 )
-from skillsets.bench.measure import measure_memory, pinned_threads, time_once
+from skillsets.bench.inference import Measured, fit_prompt, measure_batches, synchronizer
+from skillsets.bench.measure import measure_memory, pinned_threads
 from skillsets.bench.precision import precision_support
 from skillsets.bench.quality import load_reference, measure_quality
 from skillsets.bench.rows import RowMaker
@@ -35,6 +37,7 @@ from skillsets.bench.throughput import measure_throughput
 
 if TYPE_CHECKING:
     from skillsets.runtime import Skill
+    from warehouse.records import ResultRecord
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +52,15 @@ def _placement() -> WorkerPlacement | None:
 def load_phases(spec: BenchmarkSpec, rows: RowMaker, *, first: str) -> tuple[Skill, Measured]:
     """Load the skill, timing each phase; returns the skill and the phase rows.
 
-    * `import_time`: a cold import of the skillset's modules in a fresh interpreter (then they
-      are imported in this process, untimed, so no later phase pays for them);
+    * `import_time`: the skillset's own modules imported by a fresh child of a process that
+      has imported the stack (`skillsets.bench.imports`); the first task of a run on this
+      worker also gives the stack's cold import, a `stack_import_time` row of model type
+      `_stack`. Then stack and modules are imported in this process, untimed, so no later
+      phase pays for them (`import_here`, which also takes the stack out of the garbage
+      collector's scans);
     * `instantiation_time`: building the model object alone (config -> model class with seeded
-      random weights, or weights from disk), timed on its own and discarded;
+      random weights, or weights from disk), timed inside `load_skill`
+      (`Skill.instantiation_seconds`), so the model is built once per task;
     * `init_time`: `load_skill` end to end (instantiation, device, precision, preprocessors,
       OpenVINO compile): the wait before the first call;
     * `load_memory`: peak RSS above the starting RSS during `load_skill`;
@@ -61,24 +69,22 @@ def load_phases(spec: BenchmarkSpec, rows: RowMaker, *, first: str) -> tuple[Ski
     """
     from skillsets.catalog import get_entry
     from skillsets.runtime import load_skill
-    from skillsets.runtime.weights import load_model
 
     out = Measured()
     entry = get_entry(spec.model_type)
-    modules = skill_modules(entry.model_type, entry.module_name, spec.hardware)
+    stack = stack_modules(spec.hardware)
+    modules = skill_modules(entry.model_type, entry.module_name)
     if spec.measure_import:
-        seconds = cold_import_seconds(modules)
-        out.rows.append(rows.scalar(first, "import_time", seconds))
-        out.notes.append(f"import_time covers {', '.join(modules)}")
-    for name in modules:  # imported here too, so no import cost lands in the phases below
-        importlib.import_module(name)
-    seconds, loaded = time_once(lambda: load_model(
-        entry, spec.model_name, spec.seed, size=spec.size, precision=spec.precision,
-        budget_fraction=spec.memory_budget))
-    out.rows.append(rows.scalar(first, "instantiation_time", seconds))
-    del loaded
-    gc.collect()
-
+        timing = import_on_stack(modules, stack, spec.run_id)
+        out.rows.append(rows.scalar(first, "import_time", timing.seconds))
+        out.notes.append(f"import_time covers {', '.join(modules)} on top of {', '.join(stack)}")
+        if timing.stack is not None:
+            out.rows.append(_stack_row(rows, timing.stack))
+            steps = ", ".join(f"{k} {v:.2f} s" for k, v in timing.stack.cumulative.items())
+            out.notes.append(f"stack_import_time: cold import in a fresh interpreter ({steps})")
+    seconds = import_here(stack, modules)
+    if seconds >= 1.0:  # a worker's first task: where its share of `other` overhead goes
+        out.notes.append(f"stack and modules imported into this worker in {seconds:.1f} s")
     holder: dict[str, Skill] = {}
 
     def load() -> None:
@@ -90,9 +96,10 @@ def load_phases(spec: BenchmarkSpec, rows: RowMaker, *, first: str) -> tuple[Ski
     start = time.perf_counter_ns()
     memory = measure_memory(load)
     seconds = (time.perf_counter_ns() - start) / 1e9
+    skill = holder["skill"]
+    out.rows.append(rows.scalar(first, "instantiation_time", skill.instantiation_seconds))
     out.rows.append(rows.scalar(first, "init_time", seconds))
     out.rows.append(rows.scalar(first, "load_memory", memory.rss_delta_bytes))
-    skill = holder["skill"]
     out.rows.append(rows.scalar(first, "weight_memory", skill.weight_memory))
     out.rows.append(rows.scalar(first, "matmul_weight_memory", skill.matmul_weight_memory))
     if spec.output_tokens is not None and skill.generative:
@@ -100,6 +107,14 @@ def load_phases(spec: BenchmarkSpec, rows: RowMaker, *, first: str) -> tuple[Ski
         if getattr(skill.model, "generation_config", None) is not None:
             skill.model.generation_config.max_new_tokens = spec.output_tokens
     return skill, out
+
+
+def _stack_row(rows: RowMaker, stack: StackImport) -> ResultRecord:
+    """The stack's cold import as its own series: model type `_stack` on this backend, one per
+    run (the stack does not depend on the model, precision or size)."""
+    maker = RowMaker(rows.run_id, rows.environment_id, STACK_MODEL, rows.hardware,
+                     STACK_PRECISION)
+    return maker.scalar("inference", "stack_import_time", stack.seconds)
 
 
 def _throughput(skill: Skill, spec: BenchmarkSpec, rows: RowMaker) -> Measured:
@@ -253,6 +268,8 @@ def run_benchmark(spec: BenchmarkSpec) -> BenchmarkOutcome:
             if "throughput" in spec.kinds:
                 _throughput_or_reason(skill, spec, rows, measured)
             for row in measured.rows:  # what was measured, and what ran, as reported
+                if row.model_type != spec.model_type:
+                    continue  # a row of the run, not of this model (the stack's import)
                 row.execution_precision = skill.execution_precision or None
                 row.weights = skill.weights
                 row.parameters = skill.parameters or None
@@ -269,6 +286,8 @@ def run_benchmark(spec: BenchmarkSpec) -> BenchmarkOutcome:
         return BenchmarkOutcome(
             spec=spec, status="error", reason=last, wall_seconds=elapsed(), **context
         )
+    if any(row.model_type == STACK_MODEL for row in measured.rows):
+        stack_delivered(spec.run_id, stack_modules(spec.hardware))
     wall = elapsed()
     # Stored so the next sweep can order its tasks longest-first (skillsets.plan).
     measured.rows.append(rows.scalar(first, "task_time", wall))
