@@ -160,3 +160,65 @@ def test_records_as_dicts_with_json_details():
 
     rows = [{**r.model_dump(), "details": json.dumps(r.details)} for r in RECORDS]
     assert build_report(rows).overall == build_report(RECORDS).overall
+
+
+def test_broad_causes_group_fail_and_unsupported_with_examples():
+    records = [
+        *RECORDS,
+        rec("idefics", "openvino", "unsupported", error_type="UnsupportedCombinationError",
+            message="[load] idefics: openvino runs forward passes, decoder-only and "
+            "encoder-decoder generation; image-text-to-text needs a multimodal generate loop "
+            "(run it on cpu)"),
+        rec("granitemoe", "openvino", "fail", error_type="SkillUnavailableError", stage="load",
+            message="[load] openvino could not convert GraniteMoeForCausalLM: "
+            "OpConversionFailure: no conversion rule for aten::histc"),
+        rec("glm5", "openvino", "fail", error_type="SkillUnavailableError", stage="load",
+            message="[load] openvino could not convert Glm5Model: OpConversionFailure: "
+            "no conversion rule for aten::histc, aten::nan_to_num"),
+        rec("wavlm", "openvino", "fail", error_type="Surprise", stage="forward",
+            message="[forward] something nobody classified"),
+    ]
+    groups = {g.cause.name: g for g in build_report(records).categories}
+    assert {name: (g.model_types, g.failed, g.unsupported) for name, g in groups.items()} == {
+        "missing-library": (("dinat", "nat", "timm_wrapper"), 3, 0),
+        "openvino-unconverted-op": (("glm5", "granitemoe"), 2, 0),
+        "compiled-differs": (("albert",), 1, 0),
+        "openvino-no-generate-loop": (("idefics",), 0, 1),
+        "other": (("wavlm",), 1, 0),
+    }
+    assert groups["openvino-unconverted-op"].hardware == ("openvino",)
+    assert "TRACEABLE_REPLACEMENTS" in groups["openvino-unconverted-op"].cause.hint
+    assert list(groups)[0] == "missing-library"  # most model types first
+    text = render_markdown(build_report(records))
+    assert "| 2 | 2 | 0 | openvino-unconverted-op:" in text
+    assert "glm5, granitemoe" in text
+
+
+def test_classify_the_frontend_and_runtime_messages_seen_in_sweeps():
+    from skillsets.validation.causes import classify
+
+    cases = {
+        ("SkillUnavailableError", "openvino",
+         "openvino could not convert {Class}: OpConversionFailure: conversion failed for "
+         "SequenceMark (This is OpenVINO internal type. Consumer: opset1::Result"):
+            "openvino-list-value",
+        ("SkillUnavailableError", "openvino",
+         "openvino could not convert {Class}: RuntimeError: Couldn't get TorchScript module by "
+         "tracing."): "openvino-trace-failed",
+        ("RuntimeError", "openvino",
+         "openvino inference rejected the inputs {'pixel_values': [N, N]}: Can't set the input "
+         "tensor"): "openvino-inference-rejected",
+        ("SkillUnavailableError", "cpu",
+         "{type}: {Class}.forward needs image_grid_thw, which the image input builder does not "
+         "produce"): "inputs-not-buildable",
+        ("Timeout", "cpu", "no result in N s"): "timeout",
+        ("Surprise", "cpu", "never seen"): "other",
+    }
+    assert {key: classify(*key).name for key in cases} == cases
+
+
+def test_versus_cpu_counts_types_passing_on_cpu_that_pass_elsewhere():
+    report = build_report(RECORDS)
+    # cpu passes bert and albert; openvino passes bert of them; cuda only skipped.
+    assert report.versus_cpu == {"openvino": (1, 2)}
+    assert "| openvino | 1 | 2 | 50.0% |" in render_markdown(report)

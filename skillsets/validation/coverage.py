@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from skillsets.validation.causes import CAUSES, OTHER, Cause, classify
 from warehouse.records import CompatibilityRecord
 
 #: Priority tiers, smallest first; each contains the ones before it.
@@ -132,6 +133,32 @@ class CauseGroup:
         return len(self.model_types)
 
 
+@dataclass(frozen=True)
+class CategoryGroup:
+    """Failed and unsupported records sharing one broad cause (`skillsets.validation.causes`).
+
+    Attributes:
+        cause: The cause (name, title, what to do).
+        hardware: Backends it occurred on.
+        model_types: The model types, sorted.
+        failed: Records of it that failed.
+        unsupported: Records of it the runtime stated unsupported.
+        details: The distinct normalised messages under it, most frequent first.
+    """
+
+    cause: Cause
+    hardware: tuple[str, ...]
+    model_types: tuple[str, ...]
+    failed: int
+    unsupported: int
+    details: tuple[str, ...]
+
+    @property
+    def count(self) -> int:
+        """Number of model types with this cause."""
+        return len(self.model_types)
+
+
 @dataclass
 class CoverageReport:
     """Everything the rendered reports show. Built by `build_report`."""
@@ -146,6 +173,9 @@ class CoverageReport:
     diff_histogram: dict[str, list[tuple[str, int]]]
     timings: dict[str, dict[str, float]]
     inventory: dict[str, int] = field(default_factory=dict)
+    categories: list[CategoryGroup] = field(default_factory=list)
+    #: Per backend other than cpu: (types passing there and on cpu, types passing on cpu).
+    versus_cpu: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def normalise_message(message: str, model_type: str = "") -> str:
@@ -198,6 +228,7 @@ def build_report(
     diffs: dict[str, list[float]] = defaultdict(list)
     timing_sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     inventory: Counter[str] = Counter()
+    broad: dict[str, list[tuple[dict[str, Any], str]]] = defaultdict(list)
     for r in rows:
         details = _details(r)
         hw, status = r["hardware"], r["status"]
@@ -216,6 +247,10 @@ def build_report(
                 normalise_message(r.get("message") or "", r["model_type"]),
             )
             failures[key].append(r)
+        if status in ("fail", "unsupported"):
+            message = normalise_message(r.get("message") or "", r["model_type"])
+            cause = classify(r.get("error_type") or "Unknown", hw, message)
+            broad[cause.name].append((r, message))
         diff = r.get("max_abs_diff")
         if status != "skip" and diff is not None and math.isfinite(diff):
             diffs[hw].append(float(diff))
@@ -252,7 +287,45 @@ def build_report(
         diff_histogram={hw: diff_histogram(v) for hw, v in sorted(diffs.items())},
         timings={hw: dict(v) for hw, v in timing_sums.items()},
         inventory=dict(inventory),
+        categories=_categories(broad),
+        versus_cpu=versus_cpu(rows),
     )
+
+
+def versus_cpu(rows: Iterable[Mapping[str, Any]]) -> dict[str, tuple[int, int]]:
+    """For each backend other than cpu: how many of the types that pass on cpu pass there too.
+
+    Returns:
+        `{hardware: (passing there and on cpu, passing on cpu)}`; backends whose records are all
+        `skip` are left out. The issue-18 goal is the ratio >= 0.9 for openvino.
+    """
+    passed: dict[str, set[str]] = defaultdict(set)
+    ran: set[str] = set()
+    for r in rows:
+        if r["status"] != "skip":
+            ran.add(r["hardware"])
+        if r["status"] == "pass":
+            passed[r["hardware"]].add(r["model_type"])
+    cpu = passed.get("cpu", set())
+    return {hw: (len(passed[hw] & cpu), len(cpu)) for hw in sorted(ran - {"cpu"})} if cpu else {}
+
+
+def _categories(broad: Mapping[str, list[tuple[dict[str, Any], str]]]) -> list[CategoryGroup]:
+    """Category groups, most model types first."""
+    by_name = {c.name: c for c in (*CAUSES, OTHER)}
+    groups = [
+        CategoryGroup(
+            cause=by_name[name],
+            hardware=tuple(sorted({r["hardware"] for r, _ in members})),
+            model_types=tuple(sorted({r["model_type"] for r, _ in members})),
+            failed=sum(r["status"] == "fail" for r, _ in members),
+            unsupported=sum(r["status"] == "unsupported" for r, _ in members),
+            details=tuple(m for m, _ in Counter(m for _, m in members).most_common()),
+        )
+        for name, members in broad.items()
+    ]
+    groups.sort(key=lambda g: (-g.count, g.cause.name))
+    return groups
 
 
 def _details(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -343,6 +416,17 @@ def _tables(report: CoverageReport) -> list[tuple[str, list[str], list[list[str]
             ],
         ),
     ]
+    if report.versus_cpu:
+        tables.append(
+            (
+                "Of the types that pass on cpu",
+                ["hardware", "pass there too", "pass on cpu", "share"],
+                [
+                    [h, str(both), str(cpu), _pct(both / cpu if cpu else None)]
+                    for h, (both, cpu) in report.versus_cpu.items()
+                ],
+            )
+        )
     if report.diff_stats:
         tables.append(
             (
@@ -405,6 +489,37 @@ def _cause_rows(report: CoverageReport, types_shown: int) -> list[list[str]]:
 
 
 _CAUSE_HEADER = ["n", "error", "stage", "cause", "hardware", "model types", "what to do"]
+_CATEGORY_HEADER = [
+    "types",
+    "fail",
+    "unsupported",
+    "cause",
+    "hardware",
+    "example types",
+    "example message",
+    "what to do",
+]
+
+
+def _category_rows(report: CoverageReport, types_shown: int) -> list[list[str]]:
+    rows = []
+    for g in report.categories:
+        shown = ", ".join(g.model_types[:types_shown]) + (
+            f" (+{g.count - types_shown})" if g.count > types_shown else ""
+        )
+        rows.append(
+            [
+                str(g.count),
+                str(g.failed),
+                str(g.unsupported),
+                f"{g.cause.name}: {g.cause.title}",
+                ", ".join(g.hardware),
+                shown,
+                g.details[0] if g.details else "",
+                g.cause.hint,
+            ]
+        )
+    return rows
 
 
 def render_markdown(report: CoverageReport, *, types_shown: int = 12) -> str:
@@ -421,6 +536,10 @@ def render_markdown(report: CoverageReport, *, types_shown: int = 12) -> str:
     lines = [f"# Validation coverage — run {', '.join(report.run_ids)}", ""]
     for title, header, rows in _tables(report):
         lines += [f"## {title}", "", *table(header, rows), ""]
+    if report.categories:
+        lines += ["## Failures and unsupported types by cause", ""]
+        lines += table(_CATEGORY_HEADER, _category_rows(report, types_shown))
+        lines.append("")
     lines += [f"## Failures by cause ({sum(c.count for c in report.causes)})", ""]
     for c in report.causes:
         shown = ", ".join(c.model_types[:types_shown]) + (
@@ -463,6 +582,9 @@ def render_html(report: CoverageReport, *, types_shown: int = 1000) -> str:
     ]
     for name, header, rows in _tables(report):
         parts.append(f"<h2>{html.escape(name)}</h2>{table(header, rows)}")
+    if report.categories:
+        parts.append("<h2>Failures and unsupported types by cause</h2>")
+        parts.append(table(_CATEGORY_HEADER, _category_rows(report, types_shown), mono=6))
     parts.append(f"<h2>Failures by cause ({sum(c.count for c in report.causes)})</h2>")
     parts.append(
         table(_CAUSE_HEADER, _cause_rows(report, types_shown), mono=3)

@@ -1,0 +1,206 @@
+"""Broad, actionable causes of failed and unsupported validation records.
+
+`coverage.normalise_message` groups records whose messages are the same but for names and
+numbers; many such groups share one cause a person can act on (every op OpenVINO's frontend has
+no rule for, every task without an OpenVINO generate loop). `classify` maps a record to one of
+`CAUSES`, an ordered registry of rules; the first that matches wins. A record no rule matches
+gets `other`; the coverage report counts it, so a growing `other` says a rule is missing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Cause:
+    """One broad cause.
+
+    Attributes:
+        name: Short stable name (`openvino-unconverted-op`...).
+        title: What happened, for people.
+        hint: What to do about it.
+        pattern: Regex searched in the normalised message; empty = any message.
+        error_types: Error types it applies to; empty = any.
+        hardware: Backend it applies to; empty = any.
+    """
+
+    name: str
+    title: str
+    hint: str
+    pattern: str = ""
+    error_types: frozenset[str] = frozenset()
+    hardware: str = ""
+
+    def matches(self, error_type: str, hardware: str, message: str) -> bool:
+        """Whether a record with this error type, backend and normalised message has the cause."""
+        return (
+            (not self.error_types or error_type in self.error_types)
+            and (not self.hardware or hardware == self.hardware)
+            and (not self.pattern or re.search(self.pattern, message) is not None)
+        )
+
+
+def _types(*names: str) -> frozenset[str]:
+    return frozenset(names)
+
+
+#: The rules, most specific first.
+CAUSES: tuple[Cause, ...] = (
+    Cause(
+        "openvino-no-generate-loop",
+        "OpenVINO has no generate loop for this generative task (multimodal, "
+        "vision-encoder-text-decoder)",
+        "add the task's compiled generate path (vision tower + decoder) next to "
+        "skillsets/runtime/openvino_generate.py; until then the task runs on cpu only",
+        r"generate loop",
+        _types("UnsupportedCombinationError"),
+    ),
+    Cause(
+        "openvino-unconverted-op",
+        "OpenVINO's PyTorch frontend has no conversion rule for an op the model runs",
+        "replace the op while tracing with an equivalent of convertible ops "
+        "(skillsets/runtime/openvino_exec.py TRACEABLE_REPLACEMENTS), or report the op to "
+        "openvino's PyTorch frontend",
+        r"no conversion rule for",
+    ),
+    Cause(
+        "openvino-list-value",
+        "a list or tuple reaches an op or an output where OpenVINO needs one tensor",
+        "return tensors, not lists, from the traced forward (flatten nested outputs in the "
+        "conversion wrapper), or stack the list in the model code path the trace takes",
+        r"SequenceMark|ListConstruct|TupleConstruct",
+    ),
+    Cause(
+        "openvino-none-constant",
+        "an optional value is None inside the trace and an op consumes it",
+        "pass the optional input explicitly in the example inputs, or drop it from the traced "
+        "forward",
+        r"None constant cannot be converted",
+    ),
+    Cause(
+        "openvino-trace-failed",
+        "torch.jit.trace cannot trace the forward (data-dependent control flow or "
+        "non-tensor values)",
+        "convert through torch.export (convert_model takes an ExportedProgram), or give "
+        "example inputs that avoid the untraceable branch",
+        r"[Tt]rac(e|ing|er)\b|TorchScript|torch\.jit",
+        hardware="openvino",
+    ),
+    Cause(
+        "openvino-non-tensor-inputs",
+        "the runtime's prepared inputs include non-tensors, which OpenVINO cannot take",
+        "turn the non-tensor inputs into tensors in the runtime's prepare, or bake them into "
+        "the conversion wrapper",
+        r"needs tensor inputs",
+    ),
+    Cause(
+        "openvino-inference-rejected",
+        "the compiled model rejects the run's inputs (a shape or type fixed at conversion)",
+        "convert with dynamic input shapes, or convert at the shapes the run uses; the record's "
+        "message names the input",
+        r"inference rejected|infer_request|[Ee]xception from src|[Ii]nput.*shape|shape.*mismatch",
+        _types("RuntimeError", "Exception"),
+        "openvino",
+    ),
+    Cause(
+        "compiled-differs",
+        "the compiled model's outputs or tokens differ from torch's beyond the limit",
+        "check the op that produces the named output (the record names it), or the precision "
+        "the backend executed",
+        error_types=_types("CompiledMismatch", "CompiledTokensMismatch"),
+    ),
+    Cause(
+        "batch-inconsistent",
+        "rows of a batch depend on each other",
+        "check padding and attention masks, or batch-dependent routing, in the runtime's inputs",
+        error_types=_types("BatchInconsistent", "BatchUnsupported"),
+    ),
+    Cause(
+        "missing-library",
+        "a library the model or its preprocessing needs is not installed or not usable",
+        "add the package to the project's dependencies, or record it as not installable "
+        "beside this torch build",
+        r"needs a library|not installed|not usable with this torch build|No module named|"
+        r"requires the \w+ library",
+    ),
+    Cause(
+        "inputs-not-buildable",
+        "the runtime cannot build the inputs the model's forward needs",
+        "teach the runtime's input builders (skillsets/runtime/inputs.py) to produce the named "
+        "input",
+        r"needs \w+, which|input builder does not produce|only its own \w+ processor produces",
+    ),
+    Cause(
+        "not-a-runnable-model",
+        "the class is a component without a forward of its own",
+        "exclude the type from the catalog's runnable models, or run it through its parent",
+        r"defines no forward",
+    ),
+    Cause(
+        "timeout",
+        "the run did not finish in time",
+        "profile the model at its tiny config; shrink it in the tiny-config overrides or raise "
+        "--timeout",
+        error_types=_types("Timeout"),
+    ),
+    Cause(
+        "memory",
+        "the run exceeded its memory limit",
+        "the tiny config is not tiny: add an override that shrinks it",
+        error_types=_types("MemoryLimitExceeded"),
+    ),
+    Cause(
+        "crash",
+        "a native library crashed",
+        "reproduce with `skillsets validate TYPE --local`; report the signal and frame upstream",
+        error_types=_types("Crash"),
+    ),
+    Cause(
+        "non-finite-output",
+        "the random initialisation gives NaN or inf",
+        "initialise the tiny model's weights (or the named output's layer) in the runtime",
+        error_types=_types("NonFiniteOutput"),
+    ),
+    Cause(
+        "roundtrip",
+        "the save_pretrained / from_pretrained round trip changes the outputs",
+        "compare state_dict keys with the safetensors file; fix tied or non-persistent weights "
+        "or the reloaded preprocessing",
+        error_types=_types("RoundTripMismatch", "RoundTripPreprocessingMismatch", "RoundTripError"),
+    ),
+    Cause(
+        "output-shape",
+        "the task's outputs or inputs lack the batch dimension",
+        "fix the runtime's run/postprocess or its synthetic inputs",
+        error_types=_types("OutputShapeMismatch", "InputShapeMismatch", "NoOutput"),
+    ),
+    Cause(
+        "unsupported-stated",
+        "the runtime states it has no path for this task or precision here",
+        "read the stated reason; it names what is missing",
+        error_types=_types("UnsupportedCombinationError", "UnsupportedPrecisionError"),
+    ),
+)
+
+#: What a record no rule matches gets.
+OTHER = Cause(
+    "other",
+    "no rule classifies this failure yet",
+    "read the record's traceback, then add a rule to skillsets/validation/causes.py",
+)
+
+
+def classify(error_type: str, hardware: str, message: str) -> Cause:
+    """The first of `CAUSES` that matches, else `OTHER`.
+
+    Args:
+        error_type: The record's error type.
+        hardware: The record's backend.
+        message: Its message, normalised (`coverage.normalise_message`) or raw.
+    """
+    for cause in CAUSES:
+        if cause.matches(error_type, hardware, message):
+            return cause
+    return OTHER
