@@ -136,6 +136,16 @@ def test_reference_rows_of_a_run_pool_into_one_per_backend() -> None:
         pool_reference_rows([ref_a, ref_b.model_copy(update={"samples": None})])
 
 
+def test_a_retried_task_keeps_the_runs_first_stack_import() -> None:
+    stack = RowMaker("run-a", ENV, "_stack", "cpu", "none")
+    first = stack.scalar("inference", "stack_import_time", 12.0)
+    again = stack.scalar("inference", "stack_import_time", 14.0)
+    other = RowMaker("run-a", ENV, "_stack", "openvino", "none").scalar(
+        "inference", "stack_import_time", 15.0)
+    (latency, _, _), _ = _calibrated_rows()
+    assert pool_reference_rows([first, latency, again, other]) == [first, latency, other]
+
+
 def _warehouse(tmp_path: Path, nights: int) -> Warehouse:
     wh = Warehouse.open(tmp_path / "wh.duckdb", quarantine_dir=tmp_path / "quarantine")
     wh.record_environment(ENVIRONMENT)

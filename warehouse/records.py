@@ -15,10 +15,12 @@ from pydantic import BaseModel, Field
 #: `x_ref`: a time in units of the reference workload's time measured in the same loop
 #: (`skillsets.bench.calibration`): a latency with much of the host's drift cancelled.
 UNITS = frozenset({"ms", "s", "items/s", "tokens/s", "bytes", "ratio", "count", "nats", "x_ref"})
-Benchmark = Literal["inference", "throughput", "api", "calibration"]
+Benchmark = Literal["inference", "throughput", "api", "calibration", "kv_cache"]
 #: `api`: an OpenAI-compatible endpoint measured by `skillsets bench-api` (hardware = endpoint).
 #: `calibration`: the reference workload's own time (model_type `_reference`), per worker backend.
-BENCHMARKS: tuple[str, ...] = ("inference", "throughput", "api", "calibration")
+#: `kv_cache`: a decoder's KV cache at its longest context (`skillsets/bench/kv_cache.py`;
+#: precision = the cache: `kv-default`, `kv-int4`, `kv-int2`).
+BENCHMARKS: tuple[str, ...] = ("inference", "throughput", "api", "calibration", "kv_cache")
 #: `unsupported`: the skillset knowingly has no path for this combination (a task the backend
 #: has no generate loop for, a precision the device cannot honour); the reason is the message.
 #: Counted apart from failures, which are bugs to fix. `skip`: the backend is absent here.
@@ -39,6 +41,9 @@ CALIBRATED_METRICS: dict[str, str] = {"latency": "latency_calibrated"}
 REFERENCE_MODEL = "_reference"
 REFERENCE_BENCHMARK = "calibration"
 REFERENCE_METRIC = "reference_time"
+#: Model types of run-level rows, which describe the run's host and stack, not a model
+#: (`_reference`, and `_stack`: the stack's cold import) start with this.
+RUN_LEVEL_PREFIX = "_"
 
 #: What identifies one time series of measurements across runs.
 SERIES_KEY: tuple[str, ...] = (

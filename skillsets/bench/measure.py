@@ -368,10 +368,3 @@ def _sampled_peak(fn: Callable[[], object], cuda: bool, interval_s: float) -> tu
         done.set()
         sampler.join()
     return baseline, max(peak, process.memory_info().rss)
-
-
-def time_once(fn: Callable[[], object]) -> tuple[float, object]:
-    """Seconds one call of `fn()` took, and its result (for one-off steps: import, load)."""
-    start = time.perf_counter_ns()
-    result = fn()
-    return (time.perf_counter_ns() - start) / 1e9, result

@@ -23,6 +23,7 @@ from skillsets.bench.calibration import (
     REFERENCE_MODEL,
     REFERENCE_VERSION,
 )
+from skillsets.bench.imports import STACK_MODEL
 from skillsets.bench.measure import CalibratedStats, LatencyStats
 from warehouse.records import RESULT_KEY, UNITS, Benchmark, ResultRecord
 
@@ -160,7 +161,8 @@ def pool_reference_rows(rows: Sequence[ResultRecord]) -> list[ResultRecord]:
     Every task times the reference beside its model; the warehouse keeps one row per series per
     run, so the samples of a run's tasks on one backend are pooled (in the order given) and
     their statistics recomputed. The pooled row carries no model's weights or parameters
-    (a task stamps those on all its rows). Other rows are returned unchanged, in order, with
+    (a task stamps those on all its rows). Of several `stack_import_time` rows (model type
+    `_stack`) with one key, the first is kept. Other rows are returned unchanged, in order, with
     the pooled rows after them.
 
     Raises:
@@ -168,8 +170,16 @@ def pool_reference_rows(rows: Sequence[ResultRecord]) -> list[ResultRecord]:
     """
     kept: list[ResultRecord] = []
     groups: dict[tuple[object, ...], list[ResultRecord]] = {}
+    stacks: set[tuple[object, ...]] = set()
     for row in rows:
-        if is_reference_row(row):
+        if row.model_type == STACK_MODEL:
+            # A task retried on a fresh worker process times the stack again; the run's first
+            # cold import is the one kept (a duplicate key would reject the whole batch).
+            key = tuple(getattr(row, name) for name in RESULT_KEY)
+            if key not in stacks:
+                stacks.add(key)
+                kept.append(row)
+        elif is_reference_row(row):
             groups.setdefault(tuple(getattr(row, name) for name in RESULT_KEY), []).append(row)
         else:
             kept.append(row)
