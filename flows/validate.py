@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,11 @@ def validate(
     Returns:
         `counts`: pass / fail / unsupported / skip per backend; `passed`: model types that
         passed on at least one backend; `problems`: each failed or unsupported check (model
-        type, hardware, status, error type, message); `run_id`.
+        type, hardware, status, error type, message); `run_id`; `wall_seconds`: the sweep's
+        wall time (generation, every run and storing), the figure the weekly whole-catalog
+        sweep is held to.
     """
+    started = time.perf_counter()
     settings = flow_settings(hardware)
     entries = select(priority, models=models)
     parameters = {"priority": priority, "models": models, "hardware": settings.hardware}
@@ -67,6 +71,9 @@ def validate(
         store_models(str(settings.warehouse), entries)
         store_compatibility(str(settings.warehouse), records)
     counts = summarise(records)
+    wall = round(time.perf_counter() - started, 1)
+    print(f"validated {len(entries)} model types on {', '.join(settings.hardware)} in "
+          f"{wall:.1f} s ({wall / 60:.1f} min)")
     for hw, c in counts.items():
         print(
             f"{hw}: {c['pass']} pass, {c['fail']} fail, {c['unsupported']} unsupported, "
@@ -84,4 +91,5 @@ def validate(
         for r in records
         if r.status in ("fail", "unsupported")
     ]
-    return {"counts": counts, "passed": passed, "problems": problems, "run_id": run_id}
+    return {"counts": counts, "passed": passed, "problems": problems, "run_id": run_id,
+            "wall_seconds": wall}

@@ -37,3 +37,18 @@ def test_every_deployment_names_its_flow_by_module() -> None:
         assert "/" not in module and not module.endswith(".py"), deployment["entrypoint"]
         flow = getattr(__import__(module, fromlist=[name]), name)
         assert callable(flow), deployment["entrypoint"]
+
+
+def test_weekly_deployment_sweeps_the_whole_catalog_on_cpu_and_openvino() -> None:
+    import inspect
+
+    import yaml
+
+    from flows.validate import validate
+
+    spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
+    weekly = next(d for d in spec["deployments"] if d["name"] == "validate-all-weekly")
+    assert weekly["entrypoint"] == "flows.validate:validate"
+    assert weekly["parameters"] == {"priority": "all", "hardware": ["cpu", "openvino"]}
+    assert [s["active"] for s in weekly["schedules"]] == [True]
+    inspect.signature(validate.fn).bind(**weekly["parameters"])  # the flow takes them
