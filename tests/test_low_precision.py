@@ -7,6 +7,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from marks import needs_openvino
+
 from skillsets.bench.measure import MeasureConfig
 from skillsets.bench.spec import BenchmarkSpec
 from skillsets.bench.task import run_benchmark
@@ -104,3 +106,23 @@ def test_int8_weight_only_refuses_a_model_whose_matmuls_torchao_would_leave_at_f
     assert outcome.status == "unsupported"
     assert "Conv1D" in outcome.reason
     assert [(row.metric, row.value) for row in outcome.rows] == [("supported", 0.0)]
+
+
+@needs_openvino
+def test_int4_weight_only_on_openvino_is_gptq_calibrated_on_other_inputs() -> None:
+    from skillsets.runtime import load_skill
+    from skillsets.runtime.inputs import CALIBRATION_SENTENCES, SENTENCES
+
+    # Calibrating on the measured inputs would flatter the quality row (see quantize.py).
+    assert not set(CALIBRATION_SENTENCES) & set(SENTENCES)
+    fp32 = load_skill("bert", "cpu", "fp32", seed=0)
+    spec = BenchmarkSpec(run_id="q", model_type="bert", hardware="openvino", precision="int4-wo",
+                         measure=QUICK, measure_import=False)
+    outcome = run_benchmark(spec)
+    assert outcome.status == "ok", outcome.reason
+    values = _values(outcome)
+    assert 0.0 < values["quality_cosine"] <= 1.0
+    # 4-bit values plus an f16 scale and a 4-bit zero point per group of 32: about 15%.
+    assert values["matmul_weight_memory"] <= 0.2 * fp32.matmul_weight_memory
+    row = next(r for r in outcome.rows if r.metric == "quality_cosine")
+    assert row.execution_precision == "int4-wo:g32+gptq"

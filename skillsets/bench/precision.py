@@ -30,8 +30,9 @@ _NOTES: dict[str, str] = {
     "int8-wo": "torchao Int8WeightOnlyConfig: per-channel int8 nn.Linear weights, fp32 activations",
     "openvino-int8-wo": "NNCF compress_weights INT8_ASYM (per channel), f32 activations",
     "openvino-int4-wo": (
-        f"NNCF compress_weights INT4_SYM, group_size {INT4_GROUP_SIZE}, ratio 1.0 (embeddings and "
-        "last layer int8), f32 activations"
+        f"NNCF compress_weights INT4_ASYM, group_size {INT4_GROUP_SIZE}, ratio 1.0 (embeddings "
+        "int8), GPTQ calibrated on samples other than the measured inputs (data-free for "
+        "encoder-decoders), f32 activations"
     ),
 }
 

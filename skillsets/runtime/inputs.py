@@ -21,6 +21,18 @@ SENTENCES = (
     "Models should be benchmarked on every kind of hardware.",
     "Hello world, this is a short test sentence.",
 )
+#: Texts weight compression calibrates on (`skillsets.runtime.quantize`): none of `SENTENCES`, so
+#: the quality measured on the example inputs is out of the calibration sample.
+CALIBRATION_SENTENCES = (
+    "Weight compression needs a few sentences to see how activations are spread.",
+    "Rain is expected over the northern hills by Thursday evening.",
+    "The library lends books, music and films to anyone with a card.",
+    "Compilers turn source code into instructions a processor can run.",
+    "Our team meets every Monday to plan the week's releases.",
+    "A warm cup of tea helps on a cold and windy afternoon.",
+    "The museum reopened after two years of careful restoration.",
+    "Prices of fresh vegetables rose sharply after the long drought.",
+)
 LABELS = ("a photo of a cat", "a photo of a dog", "a diagram", "a landscape")
 VIDEO_LABELS = ("a video of a cat", "a video of a dog", "someone cooking", "a moving landscape")
 DEFAULT_IMAGE_SIZE = 224
@@ -63,7 +75,7 @@ def _waveform(rng: np.random.Generator, rate: int) -> np.ndarray:
 
 
 def text_inputs(ctx: InputContext, n: int) -> list[str]:
-    return [SENTENCES[i % len(SENTENCES)] for i in range(n)]
+    return [ctx.texts[i % len(ctx.texts)] for i in range(n)]
 
 
 def image_inputs(ctx: InputContext, n: int) -> list[np.ndarray]:
@@ -100,7 +112,7 @@ def video_text_inputs(ctx: InputContext, n: int) -> list[dict[str, Any]]:
 
 def audio_text_inputs(ctx: InputContext, n: int) -> list[dict[str, Any]]:
     waves = audio_inputs(ctx, n)
-    return [{"audio": w, "text": SENTENCES[i % len(SENTENCES)]} for i, w in enumerate(waves)]
+    return [{"audio": w, "text": ctx.texts[i % len(ctx.texts)]} for i, w in enumerate(waves)]
 
 
 def time_series_inputs(ctx: InputContext, n: int) -> list[np.ndarray]:
@@ -133,12 +145,15 @@ def trajectory_inputs(ctx: InputContext, n: int) -> list[dict[str, np.ndarray]]:
 
 
 class InputContext:
-    """What example-input builders read: the config, the feature extractor, a seeded RNG."""
+    """What example-input builders read: the config, the feature extractor, a seeded RNG and
+    the sentences text inputs cycle through."""
 
-    def __init__(self, config: Any, feature_extractor: Any = None, seed: int = 0) -> None:
+    def __init__(self, config: Any, feature_extractor: Any = None, seed: int = 0,
+                 texts: tuple[str, ...] = SENTENCES) -> None:
         self.config = config
         self.feature_extractor = feature_extractor
         self.rng = np.random.default_rng(seed)
+        self.texts = texts
 
 
 EXAMPLE_BUILDERS: dict[str, Callable[[InputContext, int], list[Any]]] = {
@@ -171,3 +186,24 @@ def example_inputs(
     except KeyError:
         raise UnknownNameError("modality", modality, EXAMPLE_BUILDERS) from None
     return builder(InputContext(config, feature_extractor, seed), batch_size)
+
+
+def calibration_inputs(
+    modality: str, config: Any, batch_size: int, feature_extractor: Any = None, seed: int = 0
+) -> list[Any]:
+    """`batch_size` natural inputs like `example_inputs`, but none of them: other sentences
+    (`CALIBRATION_SENTENCES`) and another seed, for data-aware weight compression to calibrate
+    on without seeing the inputs its quality is measured on.
+
+    Raises:
+        UnknownNameError: an unknown modality.
+        ValueError: `batch_size` < 1.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    try:
+        builder = EXAMPLE_BUILDERS[modality]
+    except KeyError:
+        raise UnknownNameError("modality", modality, EXAMPLE_BUILDERS) from None
+    return builder(InputContext(config, feature_extractor, seed + 1, CALIBRATION_SENTENCES),
+                   batch_size)

@@ -3,14 +3,25 @@
 Weight-only precisions keep activations in fp32 and store the matmul weights in fewer bits:
 
 * OpenVINO: NNCF's `compress_weights` on the converted `ov.Model`, before compile: `int8-wo` is
-  `INT8_ASYM` per output channel; `int4-wo` is `INT4_SYM` in groups of `INT4_GROUP_SIZE` input
-  channels with `ratio=1.0` (every layer NNCF may put in 4 bits; it keeps the embeddings and the
-  last layer in int8, its default backup).
+  `INT8_ASYM` per output channel; `int4-wo` is `INT4_ASYM` in groups of `INT4_GROUP_SIZE` input
+  channels with `ratio=1.0` (every layer NNCF may put in 4 bits; it keeps the embeddings in int8,
+  its default backup), and with calibration inputs NNCF's GPTQ picks the 4-bit values that keep
+  each layer's outputs on them. Measured on all-MiniLM-L6-v2 (`benchmarks/bench_low_precision.py`):
+  data-free INT4_SYM g128 reaches a cosine of 0.947 to fp32, g32 0.974, g32 with scale estimation
+  0.979 on unseen text; GPTQ at g32 0.98-0.99 with the matmul weights at 15% of their fp32 bytes.
+  The calibration inputs are never the example inputs quality is measured on
+  (`skillsets.runtime.inputs.calibration_inputs`): on its own inputs GPTQ scores 0.999 and on
+  others 0.98, so an in-sample figure would flatter it.
 * torch cpu: torchao's `quantize_(model, Int8WeightOnlyConfig())` (per-channel int8 weights of
-  every `nn.Linear`). torchao 0.18's int4 weight-only has no fp32 CPU kernel (its `plain` format
-  needs the mslk library, `plain_int32` refuses the cpu device, `tile_packed_to_4d` takes bf16
-  only), so `int4-wo` on cpu is unsupported (see `skillsets.runtime.precision`). optimum-quanto
-  runs int4 on CPU but fails under `torch.inference_mode`, which every runtime call uses.
+  every `nn.Linear`). `int4-wo` on cpu is unsupported (the reason: `skillsets.runtime.precision`):
+  torchao 0.18's `Int4WeightOnlyConfig` has no fp32 CPU format, `IntxWeightOnlyConfig(int4)`
+  stores one int8 per value (29% of the fp32 bytes on a 384x1536 linear), and only the
+  prototype `PrototypeInt4WeightOnlyConfig` (`Int4OpaqueTensor`, aten's
+  `_weight_int4pack_mm_for_cpu`) packs 4 bits for fp32 CPU: 18.8% of the bytes at group 32
+  (fp32 scale and zero per group), 15.6% at group 64, where data-free it keeps MiniLM at a cosine
+  of 0.972 (g32) and 0.964 (g64, HQQ parameters; 0.960 tinygemm's): neither meets both the bytes
+  and the quality of NNCF's GPTQ, so it is not adopted. optimum-quanto runs int4 on CPU but fails
+  under `torch.inference_mode`, which every runtime call uses.
 
 Weight memory is counted from what the model holds, not from its parameter count: torch sums the
 storage bytes of every parameter and buffer (shared storage once; torchao's quantized weights and
@@ -20,12 +31,17 @@ constants after compression.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from skillsets.runtime.errors import UnsupportedPrecisionError
 
-#: Input channels per int4 scale (NNCF `group_size`): the common choice for 4-bit LLM weights.
-INT4_GROUP_SIZE = 128
+#: Input channels per int4 scale and zero point (NNCF `group_size`). 128, the common choice for
+#: 4-bit LLM weights, costs a 384-wide encoder (MiniLM) too much quality; 32 keeps the matmul
+#: weights at 15% of their fp32 bytes (4 bits + an f16 scale and a 4-bit zero point per 32).
+INT4_GROUP_SIZE = 32
+#: Calibration samples for GPTQ: one model call each.
+CALIBRATION_SAMPLES = 8
 #: What each weight-only precision is reported as executing.
 WEIGHT_ONLY_LABELS: dict[str, str] = {
     "int8-wo": "int8-wo",
@@ -38,8 +54,24 @@ _COMPRESSED_TYPES = frozenset({"u8", "i8", "u4", "i4"})
 _DECOMPRESSION_OPS = frozenset({"Convert", "Subtract", "Multiply", "Reshape", "Transpose"})
 
 
-def compress_openvino(ov_model: Any, precision: str) -> Any:
+def openvino_weight_label(precision: str, calibrated: bool) -> str:
+    """What a weight-only `precision` on OpenVINO is reported as executing: `int4-wo:g32+gptq`
+    when GPTQ calibrated the int4 weights, else `WEIGHT_ONLY_LABELS`."""
+    label = WEIGHT_ONLY_LABELS[precision]
+    return f"{label}+gptq" if calibrated and precision == "int4-wo" else label
+
+
+def compress_openvino(
+    ov_model: Any, precision: str, calibration: Sequence[tuple[Any, ...]] = ()
+) -> Any:
     """`ov_model` with its weights compressed by NNCF for a weight-only `precision`.
+
+    Args:
+        ov_model: The converted model.
+        precision: `int8-wo` or `int4-wo`.
+        calibration: Model calls (the inputs in the model's input order, numpy arrays) that
+            int4-wo's GPTQ calibrates on; none: data-free int4 (lower quality, see the module
+            docstring). Ignored at int8-wo, whose per-channel rounding needs no data.
 
     Raises:
         UnsupportedPrecisionError: NNCF cannot compress this model at `precision` (its reason),
@@ -50,8 +82,11 @@ def compress_openvino(ov_model: Any, precision: str) -> Any:
     if precision == "int8-wo":
         options: dict[str, Any] = {"mode": nncf.CompressWeightsMode.INT8_ASYM}
     elif precision == "int4-wo":
-        options = {"mode": nncf.CompressWeightsMode.INT4_SYM, "group_size": INT4_GROUP_SIZE,
+        options = {"mode": nncf.CompressWeightsMode.INT4_ASYM, "group_size": INT4_GROUP_SIZE,
                    "ratio": 1.0}
+        if calibration:
+            options |= {"dataset": nncf.Dataset(list(calibration)), "gptq": True,
+                        "subset_size": len(calibration)}
     else:
         raise ValueError(
             f"{precision} is not a weight-only precision: {', '.join(WEIGHT_ONLY_LABELS)}")
@@ -112,10 +147,10 @@ def quantize_torch(model: Any, precision: str) -> Any:
             run at fp32 under an int8 label.
     """
     if precision != "int8-wo":
-        raise UnsupportedPrecisionError(
-            f"{precision} is not supported on torch cpu: torchao's int4 weight-only kernels "
-            "need CUDA, the mslk library or bf16 weights"
-        )
+        from skillsets.runtime.precision import check_precision
+
+        check_precision(precision, "cpu")  # raises with the reason (`precision._WHY_NOT`)
+        raise ValueError(f"{precision} is not a weight-only precision torchao runs here")
     from torchao.quantization import Int8WeightOnlyConfig, quantize_
     from transformers.pytorch_utils import Conv1D
 
