@@ -75,8 +75,11 @@ def test_int8_weight_only_on_openvino_keeps_minilm_close_at_a_quarter_of_the_byt
     # quarter of their fp32 bytes; it compresses the embeddings too.
     assert values["matmul_weight_memory"] <= 0.26 * fp32.matmul_weight_memory
     assert values["weight_memory"] <= 0.3 * fp32.weight_memory
-    measured = [row for row in outcome.rows if row.metric != "task_time"]
+    # The model's rows; the run-level ones (the calibration reference) describe the host.
+    measured = [row for row in outcome.rows if row.metric != "task_time"
+                and row.model_type == "bert"]
     assert {row.execution_precision for row in measured} == {"int8-wo"}
+    assert any(row.model_type != "bert" for row in outcome.rows)
 
 
 def test_int8_weight_only_on_torch_cpu_counts_the_quantized_bytes() -> None:

@@ -22,12 +22,12 @@ import polars as pl
 import vl_convert
 
 from hardware.names import UnknownNameError
-from warehouse import charts, charts_api
+from warehouse import charts, charts_api, charts_quality
 from warehouse.analysis import NOT_JUDGED, higher_is_better, trend
 from warehouse.change_points import detect_change_points
 from warehouse.noise import RESOLVE_STEP, series_noise
 from warehouse.queries import compatibility_matrix, coverage_by_family
-from warehouse.records import REFERENCE_MODEL, SERIES_KEY
+from warehouse.records import RUN_LEVEL_PREFIX, SERIES_KEY
 from warehouse.store import Warehouse
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -356,7 +356,7 @@ def build_charts(data: ReportData) -> dict[str, alt.TopLevelMixin]:
         pl.col("model_type").is_in(_trend_models(data, movers))
     )
     fitted, change_points = series_fits(shown)
-    return {
+    built = {
         "trend": charts.trend_chart(
             shown, alerts=data.alerts.filter(pl.col("status") == "open"),
             change_points=change_points, fitted=fitted,
@@ -371,6 +371,10 @@ def build_charts(data: ReportData) -> dict[str, alt.TopLevelMixin]:
         "movers": charts.movers_chart(movers),
         "api-latency": charts_api.api_latency_chart(data.history),
     }
+    # Shown once a reduced precision's quality is stored: most histories have none.
+    if not charts_quality.quality_memory_frame(data.history).is_empty():
+        built["precision-quality"] = charts_quality.quality_memory_chart(data.history)
+    return built
 
 
 def hardware_rows(data: ReportData) -> list[dict[str, Any]]:
@@ -451,8 +455,9 @@ def summary(data: ReportData) -> dict[str, Any]:
         "run_id": data.run_id or None,
         "run_started": data.run["started_at"].isoformat(timespec="minutes") if data.run else None,
         "runs": data.runs,
-        # the reference workload's own rows (`_reference`) are no model
-        "models": in_run.filter(pl.col("model_type") != REFERENCE_MODEL)["model_type"].n_unique(),
+        # run-level rows (`_reference`, `_stack`) are no model
+        "models": in_run.filter(
+            ~pl.col("model_type").str.starts_with(RUN_LEVEL_PREFIX))["model_type"].n_unique(),
         "series": in_run.select(SERIES_KEY).n_unique() if in_run.height else 0,
         "open_alerts": int((data.alerts["status"] == "open").sum()),
         "pass_rate": f"{passed / decided.height:.0%}" if decided.height else "-",
