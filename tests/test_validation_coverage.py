@@ -211,6 +211,15 @@ def test_classify_the_frontend_and_runtime_messages_seen_in_sweeps():
         ("SkillUnavailableError", "cpu",
          "{type}: {Class}.forward needs image_grid_thw, which the image input builder does not "
          "produce"): "inputs-not-buildable",
+        ("RuntimeError", "openvino",
+         "openvino inference rejected the inputs {'pixel_values': (N, N)}: [CPU] Reshape node "
+         "with name '__module.model.embeddings/prim::ListConstruct/SequenceMark/Reshape'"):
+            "openvino-inference-rejected",
+        ("SkillUnavailableError", "openvino",
+         "openvino could not convert {Class}: RuntimeError: While validating node "
+         "'opset1::MatMul'"): "openvino-graph-shape-invalid",
+        ("RuntimeError", "openvino", "shape '[-N, N, N]' is invalid for input of size N"):
+            "openvino-example-rejected",
         ("Timeout", "cpu", "no result in N s"): "timeout",
         ("Surprise", "cpu", "never seen"): "other",
     }

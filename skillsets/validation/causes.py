@@ -66,6 +66,32 @@ CAUSES: tuple[Cause, ...] = (
         r"no conversion rule for",
     ),
     Cause(
+        "openvino-inference-rejected",
+        "the compiled model rejects the run's inputs (a shape or type fixed at conversion)",
+        "convert with dynamic input shapes, or convert at the shapes the run uses; the record's "
+        "message names the input",
+        r"inference rejected|infer_request|[Ee]xception from src|[Ii]nput.*shape|shape.*mismatch",
+        _types("RuntimeError", "Exception"),
+        "openvino",
+    ),
+    Cause(
+        "openvino-graph-shape-invalid",
+        "the converted graph fails OpenVINO's shape validation (a size the trace baked in)",
+        "convert at the shapes the run uses, or keep the size symbolic in the traced code path "
+        "(the message names the node)",
+        r"While validating node",
+        hardware="openvino",
+    ),
+    Cause(
+        "openvino-example-rejected",
+        "the torch model rejects the inputs the OpenVINO conversion traces it with",
+        "build the conversion's example inputs as the task's own run does (decoder inputs, "
+        "codebook layout) in skillsets/runtime/openvino_generate.py or the runtime's inputs",
+        r"is invalid for input of size|size of tensor a|must match the size",
+        _types("RuntimeError"),
+        "openvino",
+    ),
+    Cause(
         "openvino-list-value",
         "a list or tuple reaches an op or an output where OpenVINO needs one tensor",
         "return tensors, not lists, from the traced forward (flatten nested outputs in the "
@@ -94,15 +120,6 @@ CAUSES: tuple[Cause, ...] = (
         "turn the non-tensor inputs into tensors in the runtime's prepare, or bake them into "
         "the conversion wrapper",
         r"needs tensor inputs",
-    ),
-    Cause(
-        "openvino-inference-rejected",
-        "the compiled model rejects the run's inputs (a shape or type fixed at conversion)",
-        "convert with dynamic input shapes, or convert at the shapes the run uses; the record's "
-        "message names the input",
-        r"inference rejected|infer_request|[Ee]xception from src|[Ii]nput.*shape|shape.*mismatch",
-        _types("RuntimeError", "Exception"),
-        "openvino",
     ),
     Cause(
         "compiled-differs",
