@@ -8,23 +8,150 @@ explicit `INFERENCE_PRECISION_HINT` and the hint the compiled model reports is r
 
 from __future__ import annotations
 
+import contextlib
+import re
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from skillsets.runtime.errors import SkillUnavailableError, UnsupportedPrecisionError
 from skillsets.runtime.outputs import tensors_of
 from skillsets.runtime.precision import OPENVINO_HINTS, openvino_precision_problem
-from skillsets.runtime.quantize import WEIGHT_ONLY_LABELS, compress_openvino, openvino_weight_bytes
+from skillsets.runtime.quantize import (
+    WEIGHT_ONLY_LABELS,
+    compress_openvino,
+    openvino_weight_bytes,
+    openvino_weight_label,
+)
 
 #: The OpenVINO device skills compile for.
 DEVICE = "CPU"
+
+
+def _histc(input: Any, bins: int = 100, min: float = 0, max: float = 0, **_: Any) -> Any:
+    """`torch.histc` out of ops OpenVINO's PyTorch frontend converts (it has no `aten::histc`).
+
+    Same semantics: `bins` equal-width bins over [min, max] (the data's own range when
+    min == max, widened by 1 each side when that range is empty), values outside ignored, the
+    maximum counted in the last bin; the bin index is computed in torch's kernel's order,
+    `(x - lo) / (hi - lo) * bins`, so integer inputs (MoE expert ids) fall in the same bins.
+    """
+    import torch
+
+    x = input.reshape(-1)
+    if min == max:
+        lo, hi = x.min(), x.max()
+        same = lo == hi
+        lo, hi = torch.where(same, lo - 1, lo), torch.where(same, hi + 1, hi)
+    else:
+        lo, hi = x.new_tensor(min), x.new_tensor(max)
+    index = ((x - lo) / (hi - lo) * bins).floor().long().clamp(0, bins - 1)
+    inside = (x >= lo) & (x <= hi)
+    hits = (index[:, None] == torch.arange(bins, device=x.device)[None, :]) & inside[:, None]
+    return hits.sum(0).to(input.dtype)
+
+
+def _nan_to_num(input: Any, nan: float = 0.0, posinf: float | None = None,
+                neginf: float | None = None, **_: Any) -> Any:
+    """`torch.nan_to_num` out of `torch.where` (OpenVINO's frontend has no `aten::nan_to_num`)."""
+    import torch
+
+    if not input.is_floating_point():
+        return input
+    info = torch.finfo(input.dtype)
+    out = torch.where(torch.isnan(input), input.new_tensor(nan), input)
+    out = torch.where(out == float("inf"), input.new_tensor(info.max if posinf is None
+                                                            else posinf), out)
+    return torch.where(out == float("-inf"), input.new_tensor(info.min if neginf is None
+                                                              else neginf), out)
+
+
+#: torch functions that OpenVINO's PyTorch frontend cannot convert, replaced while tracing by
+#: equivalents made of ops it can (`traceable_ops`). The compiled model is then compared with
+#: the unpatched torch model by validation, so a replacement that is not equivalent fails there.
+TRACEABLE_REPLACEMENTS: dict[str, Any] = {"histc": _histc, "nan_to_num": _nan_to_num}
+
+_PATCH_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def traceable_ops() -> Iterator[None]:
+    """Within the block, `torch.histc`/`Tensor.histc` (and the other `TRACEABLE_REPLACEMENTS`)
+    are the traceable equivalents, so `torch.jit.trace` records ops OpenVINO converts.
+
+    Patching torch's module attributes is process-wide, so conversions hold a lock; the
+    originals are restored on exit, also when the conversion raises.
+    """
+    import torch
+
+    with _PATCH_LOCK:
+        saved = [(owner, name, getattr(owner, name)) for name in TRACEABLE_REPLACEMENTS
+                 for owner in (torch, torch.Tensor) if hasattr(owner, name)]
+        try:
+            for owner, name, _ in saved:
+                setattr(owner, name, TRACEABLE_REPLACEMENTS[name])
+            yield
+        finally:
+            for owner, name, original in saved:
+                setattr(owner, name, original)
+
+
+def conversion_cause(exc: BaseException) -> str:
+    """One line saying what `openvino.convert_model` could not do, from its exception.
+
+    The PyTorch frontend's message starts with the C++ check that failed (`Check 'false' failed
+    at src/frontends/.../unconverted_ops_report.cpp:151:`), the same line for every model; what
+    differs is its `Summary:` block (`-- No conversion rule found for operations: aten::diff`,
+    `-- Conversion is failed for: prim::Constant`) and, per failed operation, the detailed log
+    (`-- prim::Constant with a message:` and the reason on the next line). This returns the
+    summary with each failed operation's first reason; other errors (torch.jit.trace's own) give
+    their first line that is not such a check header.
+    """
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    reasons: dict[str, str] = {}
+    for i, line in enumerate(lines[:-1]):
+        found = re.fullmatch(r"-- (\S+) with a message:", line)
+        if found and found.group(1) not in reasons:
+            reasons[found.group(1)] = lines[i + 1]
+    if "Summary:" in lines:
+        parts = []
+        for line in lines[lines.index("Summary:") + 1 :]:
+            if not line.startswith("-- "):
+                break
+            rule = re.fullmatch(r"-- No conversion rule found for operations: (.+)", line)
+            failed = re.fullmatch(r"-- Conversion is failed for: (.+)", line)
+            if rule:
+                parts.append(f"no conversion rule for {rule.group(1)}")
+            elif failed:
+                ops = [op.strip() for op in failed.group(1).split(",")]
+                parts.append(
+                    "conversion failed for "
+                    + ", ".join(f"{op} ({reasons[op]})" if op in reasons else op for op in ops)
+                )
+            else:
+                parts.append(line[3:])
+        if parts:
+            return "; ".join(parts)
+    headers = re.compile(r"^(Check '.*' failed at |FrontEnd API failed with |Exception from )")
+    meaningful = [line for line in lines if not headers.match(line)]
+    first = (meaningful or lines or [type(exc).__name__])[0]
+    inner = exc.__cause__ or exc.__context__
+    if inner is not None and "by tracing" in first:
+        # The frontend wraps torch.jit.trace's own error; that one says what could not be traced.
+        return f"{first} {type(inner).__name__}: {conversion_cause(inner)}"
+    return first
+
+
+def _shapes(tensors: dict[str, Any]) -> tuple[tuple[int, ...], ...]:
+    """The shapes of `tensors`, in their order: the key of a conversion's input shapes."""
+    return tuple(tuple(v.shape) for v in tensors.values())
 
 
 class _TensorOutputs:
     """Wraps a model so tracing sees keyword inputs in a fixed order and a tuple of tensors."""
 
     def __init__(
-        self, model: Any, names: list[str], output_names: list[str], no_cache: bool
+        self, model: Any, names: list[str], outputs: list[tuple[str, int | None]], no_cache: bool
     ) -> None:
         import torch
 
@@ -38,7 +165,9 @@ class _TensorOutputs:
                 if no_cache:
                     kwargs["use_cache"] = False
                 out = tensors_of(self.model(**kwargs))
-                return tuple(out[n] for n in output_names)
+                # A list of tensors (a backbone's feature maps) cannot be a compiled model's
+                # output: each of its tensors is one, put back into a list by `__call__`.
+                return tuple(out[n] if i is None else out[n][i] for n, i in outputs)
 
         self.module = Wrapper().eval()
 
@@ -49,15 +178,19 @@ class OpenVinoExecutor:
     Attributes:
         execution_precision: The inference precision the compiled model reports (`f32`,
             `bf16`, `f16`): what runs, read back rather than assumed; for weight-only
-            precisions (f32 activations) `int8-wo` or `int4-wo:g128`.
+            precisions (f32 activations) `int8-wo`, `int4-wo:g32` or `int4-wo:g32+gptq`.
         weight_memory: Bytes of the model's constants as compiled (after NNCF compression).
         matmul_weight_memory: Of those, the bytes feeding MatMul weights (what NNCF compresses).
     """
 
     def __init__(
-        self, model: Any, example: dict[str, Any], params: frozenset[str], precision: str = "fp32"
+        self, model: Any, example: dict[str, Any], params: frozenset[str], precision: str = "fp32",
+        calibration: list[dict[str, Any]] | None = None,
     ) -> None:
         """Convert `model` traced on `example` and compile it at `precision`.
+
+        `calibration`: prepared inputs like `example` (other samples) that int4-wo's GPTQ
+        calibrates on (`skillsets.runtime.quantize.compress_openvino`); none: data-free.
 
         Raises:
             UnsupportedPrecisionError: the device cannot run `precision` (checked before the
@@ -84,18 +217,26 @@ class OpenVinoExecutor:
         with torch.inference_mode():
             kwargs = dict(example, **({"use_cache": False} if no_cache else {}))
             reference = tensors_of(model(**kwargs))
-        self.output_names = [k for k, v in reference.items() if isinstance(v, torch.Tensor)]
+        self.output_names = [k for k, v in reference.items() if isinstance(v, torch.Tensor | list)]
+        #: One (name, index in the name's list or None) per compiled output.
+        self.outputs: list[tuple[str, int | None]] = [
+            (k, None) if isinstance(reference[k], torch.Tensor) else (k, i)
+            for k in self.output_names
+            for i in (range(len(reference[k])) if isinstance(reference[k], list) else [0])
+        ]
         self.input_names = list(example)
-        wrapper = _TensorOutputs(model, self.input_names, self.output_names, no_cache).module
+        wrapper = _TensorOutputs(model, self.input_names, self.outputs, no_cache).module
         try:
-            ov_model = ov.convert_model(wrapper, example_input=tuple(example.values()))
+            with traceable_ops():
+                ov_model = ov.convert_model(wrapper, example_input=tuple(example.values()))
         except Exception as exc:  # the frontend's error names the unsupported op; pass it on
             raise SkillUnavailableError(
                 f"openvino could not convert {type(model).__name__}: {type(exc).__name__}: "
-                f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+                f"{conversion_cause(exc)}"
             ) from exc
         if precision in WEIGHT_ONLY_LABELS:
-            ov_model = compress_openvino(ov_model, precision)
+            calls = [tuple(c[n].numpy() for n in self.input_names) for c in calibration or []]
+            ov_model = compress_openvino(ov_model, precision, calls)
         self.weight_memory, self.matmul_weight_memory = openvino_weight_bytes(ov_model)
         self.compiled = core.compile_model(ov_model, DEVICE, {"INFERENCE_PRECISION_HINT": hint})
         self.execution_precision = self.compiled.get_property(
@@ -108,11 +249,15 @@ class OpenVinoExecutor:
             )
         if precision in WEIGHT_ONLY_LABELS:
             # f32 activations checked above; the weights are what NNCF compressed.
-            self.execution_precision = WEIGHT_ONLY_LABELS[precision]
+            self.execution_precision = openvino_weight_label(precision, bool(calibration))
         # An infer request serves one call at a time ("Infer Request is busy" otherwise), so each
         # calling thread gets its own: concurrent callers (the throughput benchmark, a server's
         # thread pool) then run in parallel on one compiled model, as OpenVINO intends.
         self._local = threading.local()
+        # What a re-conversion at other input shapes needs (`__call__`).
+        self._source = (model, params, precision)
+        self._shapes = _shapes(example)
+        self._by_shapes: dict[tuple[tuple[int, ...], ...], OpenVinoExecutor] = {}
 
     def _request(self) -> Any:
         request = getattr(self._local, "request", None)
@@ -121,9 +266,40 @@ class OpenVinoExecutor:
         return request
 
     def __call__(self, prepared: dict[str, Any]) -> dict[str, Any]:
+        """Run the compiled model on `prepared`'s tensors (named as at conversion).
+
+        Some traces bake the example's shapes into the graph (a reshape to a size read from a
+        tensor: the vision towers that pack every image's patches into one sequence, sized by
+        `grid_thw`). When the compiled model rejects inputs of other shapes, the model is
+        converted again at those shapes, once per distinct shapes, and that one runs them.
+        """
         import torch
 
+        shapes = _shapes({name: prepared[name] for name in self.input_names})
+        other = self._by_shapes.get(shapes)
+        if other is not None:
+            return other(prepared)
         inputs = [prepared[name].numpy() for name in self.input_names]
-        result = self._request().infer(inputs)
-        return {name: torch.from_numpy(result[i].copy())
-                for i, name in enumerate(self.output_names)}
+        try:
+            result = self._request().infer(inputs)
+        except RuntimeError as exc:  # the plugin's first line is its source file; say more
+            if shapes != self._shapes:
+                model, params, precision = self._source
+                # Callers run under inference_mode, whose tensors torch.jit.trace cannot trace.
+                with torch.inference_mode(False):
+                    example = {name: prepared[name].clone() for name in self.input_names}
+                    other = OpenVinoExecutor(model, example, params, precision)
+                self._by_shapes[shapes] = other
+                return other(prepared)
+            named = dict(zip(self.input_names, shapes, strict=True))
+            raise RuntimeError(
+                f"openvino inference rejected the inputs {named}: {conversion_cause(exc)}"
+            ) from exc
+        out: dict[str, Any] = {}
+        for position, (name, index) in enumerate(self.outputs):
+            tensor = torch.from_numpy(result[position].copy())
+            if index is None:
+                out[name] = tensor
+            else:
+                out.setdefault(name, []).append(tensor)
+        return out

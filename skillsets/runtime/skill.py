@@ -32,7 +32,7 @@ from skillsets.runtime.prepare import (
     prepare,
 )
 from skillsets.runtime.processors import Preprocessors, build_preprocessors
-from skillsets.runtime.quantize import torch_weight_bytes
+from skillsets.runtime.quantize import CALIBRATION_SAMPLES, torch_weight_bytes
 from skillsets.runtime.weights import load_model, missing_library
 from skillsets.tasks import TASKS
 
@@ -356,9 +356,15 @@ def load_skill(
                 f"encoder-decoder generation; {entry.task} needs a {entry.family} generate loop "
                 "(run it on cpu)")
         example = skill.prepare(skill.example_inputs(1))
+        # int4-wo's GPTQ calibrates on samples that are none of the example inputs.
+        calibration = [
+            skill.prepare([sample]) for sample in example_builders.calibration_inputs(
+                entry.modality, skill.config, CALIBRATION_SAMPLES,
+                skill.preprocessors.feature_extractor, seed)
+        ] if precision == "int4-wo" and not seq2seq else None
         skill._openvino = (
             OpenVinoSeq2Seq(model, example, skill._decoder_start_id(), precision) if seq2seq
-            else OpenVinoExecutor(model, example, forward_params(model), precision))
+            else OpenVinoExecutor(model, example, forward_params(model), precision, calibration))
         skill.execution_precision = skill._openvino.execution_precision
         skill.weight_memory = skill._openvino.weight_memory
         skill.matmul_weight_memory = skill._openvino.matmul_weight_memory

@@ -1,0 +1,116 @@
+"""OpenVINO conversion failures and their fixes, on real `openvino.convert_model` calls.
+
+The frontend's error is reduced to the op it could not convert (its first line is the same C++
+check for every model); ops the project replaces while tracing (`TRACEABLE_REPLACEMENTS`)
+convert, and the compiled model gives torch's output. Nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from marks import needs_openvino
+
+from skillsets.runtime.errors import SkillUnavailableError
+from skillsets.runtime.openvino_exec import OpenVinoExecutor, _histc, _nan_to_num
+
+
+class Diff(torch.nn.Module):
+    """Runs `aten::diff`, which OpenVINO's PyTorch frontend has no rule for."""
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"out": torch.diff(x, dim=-1)}
+
+
+class Router(torch.nn.Module):
+    """MoE-style routing: tokens per expert with `torch.histc`, scores cleaned with
+    `nan_to_num`, as Granite-MoE, HunYuan and GLM-5 do."""
+
+    def __init__(self, experts: int = 4) -> None:
+        super().__init__()
+        self.experts = experts
+        self.gate = torch.nn.Linear(8, experts)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        scores = torch.nan_to_num(self.gate(x).log())  # log of negatives: NaN, made 0
+        chosen = scores.argmax(-1).float()
+        counts = torch.histc(chosen, bins=self.experts, min=0, max=self.experts - 1)
+        return {"scores": scores, "counts": counts}
+
+
+@needs_openvino
+def test_unconverted_op_is_named_in_the_error():
+    with pytest.raises(SkillUnavailableError) as caught:
+        OpenVinoExecutor(Diff(), {"x": torch.randn(2, 5)}, frozenset())
+    message = str(caught.value)
+    assert "no conversion rule for aten::diff" in message
+    assert "failed at" not in message  # not the C++ check line every failure shares
+
+
+@needs_openvino
+def test_histc_and_nan_to_num_convert_and_match_torch():
+    torch.manual_seed(0)
+    model = Router().eval()
+    x = torch.randn(1, 16, 8)
+    executor = OpenVinoExecutor(model, {"x": x}, frozenset())
+    compiled = executor({"x": x})
+    with torch.no_grad():
+        reference = model(x)
+    assert torch.equal(compiled["counts"], reference["counts"])
+    assert torch.allclose(compiled["scores"], reference["scores"], atol=1e-6)
+    assert torch.histc is not _histc and torch.nan_to_num is not _nan_to_num  # restored
+
+
+@pytest.mark.parametrize(
+    ("values", "bins", "lo", "hi"),
+    [
+        (torch.tensor([0.0, 1, 1, 3, 3, 3]), 4, 0, 3),  # expert ids, max in the last bin
+        (torch.tensor([0.0, 1, 1, 3, 3, 4]), 4, 0, 4),  # bins narrower than one id
+        (torch.tensor([-2.0, 0.5, 0.7, 9.0]), 5, -1, 1),  # values outside ignored
+        (torch.tensor([0.3, -1.2, 2.5, 0.0]), 3, 0, 0),  # the data's own range
+        (torch.tensor([2.0, 2.0]), 3, 0, 0),  # an empty range widened by 1
+    ],
+)
+def test_traceable_histc_counts_as_torch(values, bins, lo, hi):
+    assert torch.equal(_histc(values, bins, lo, hi), torch.histc(values, bins, lo, hi))
+
+
+def test_traceable_nan_to_num_as_torch():
+    x = torch.tensor([1.0, float("nan"), float("inf"), -float("inf")])
+    assert torch.equal(_nan_to_num(x), torch.nan_to_num(x))
+    assert torch.equal(_nan_to_num(x, 1.0, 2.0, 3.0), torch.nan_to_num(x, 1.0, 2.0, 3.0))
+
+
+class Packed(torch.nn.Module):
+    """Reshapes to a size read as a Python int, which tracing bakes in (as the vision towers
+    that pack every image's patches into one sequence do)."""
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"out": x.reshape(1, int(x.shape[0]) * int(x.shape[1])) * 2}
+
+
+@needs_openvino
+def test_inputs_of_other_shapes_run_on_a_conversion_at_those_shapes():
+    executor = OpenVinoExecutor(Packed(), {"x": torch.randn(2, 3)}, frozenset())
+    x = torch.randn(4, 3)
+    with torch.inference_mode():  # as the skill's callers run it
+        out = executor({"x": x})["out"]
+    assert torch.equal(out, x.reshape(1, 12) * 2)
+    assert list(executor._by_shapes) == [((4, 3),)]
+
+
+class Backbone(torch.nn.Module):
+    """Returns its feature maps as a tuple, as transformers' backbones do."""
+
+    def forward(self, x: torch.Tensor) -> dict[str, tuple[torch.Tensor, ...]]:
+        return {"feature_maps": (x * 2, x.mean(-1))}
+
+
+@needs_openvino
+def test_a_list_of_tensors_comes_back_as_that_list():
+    x = torch.randn(2, 3)
+    out = OpenVinoExecutor(Backbone(), {"x": x}, frozenset())({"x": x})
+    assert list(out) == ["feature_maps"]
+    assert [t.shape for t in out["feature_maps"]] == [(2, 3), (2,)]
+    assert torch.allclose(out["feature_maps"][0], x * 2)
+    assert torch.allclose(out["feature_maps"][1], x.mean(-1))
