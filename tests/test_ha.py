@@ -375,14 +375,6 @@ def test_a_postgres_restart_mid_run_ends_in_a_clear_state_and_the_next_run_works
     assert rows > 0 and set(per_series) == {1}
 
 
-# Known failure, kept running so that a fix shows (strict: an unexpected pass fails the suite).
-# The run's heartbeats reach the API and stop at the kill, and the zombie-run automation exists,
-# but the services process's ReactiveTriggers never joins Redis's `events` stream (no
-# `reactive-triggers` consumer group; prefect's Service runner swallows the exception), so the
-# proactive trigger has no heartbeat state to miss and the run stays RUNNING. Issue #20.
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="the zombie-run automation never fires on the HA stack: ReactiveTriggers "
-                          "does not consume the Redis events stream (cause not yet found)")
 @pytest.mark.timeout(600, func_only=True)
 def test_a_killed_worker_crashes_the_run_and_its_retry_stores_each_row_once(
     ha: HASettings,
@@ -391,6 +383,8 @@ def test_a_killed_worker_crashes_the_run_and_its_retry_stores_each_row_once(
     wait_run(ha, run_id, lambda r: state_type(r) == "RUNNING", 240, "running")
     wait_task_done(ha, run_id, "begin-run", 120)
     time.sleep(3)  # into the benchmark itself
+    # What crashes the run: the services' ReactiveTriggers consuming events (`up` waits for it).
+    assert stack.triggers_consumers(ha), "no reactive-triggers consumer on Redis's events stream"
     killed = processes.kill(ha.pid_dir, "worker", tree=True)
     before = result_counts(ha, run_id)
     print(f"\n[worker] run {run_id} running; SIGKILLed the worker and its flow run "

@@ -261,11 +261,55 @@ def wait_api(settings: HASettings, index: int, timeout: float = 120) -> None:
                         timeout=timeout, name=name, log=settings.log_dir / f"{name}.log")
 
 
-def start_services(settings: HASettings) -> None:
-    """Scheduler, triggers, event persister and the other loop services: one process."""
-    processes.start("services", [str(BIN / "prefect"), "server", "services", "start"],
-                    pid_dir=settings.pid_dir, log_dir=settings.log_dir, env=server_env(settings),
-                    cwd=settings.dir)
+def start_services(settings: HASettings, timeout: float = 180, attempts: int = 2) -> None:
+    """Scheduler, triggers, event persister and the other loop services: one process.
+
+    Returns once its ReactiveTriggers service consumes the Redis `events` stream. Prefect's
+    service runner starts each service as a bare asyncio task, so one that fails while
+    starting (a database call that times out on a busy host, say) dies unseen while the
+    process lives on; without that consumer no automation, the zombie-run one included, ever
+    fires. A process whose consumer does not show within `timeout` is restarted, up to
+    `attempts` times.
+
+    Raises:
+        TimeoutError: no attempt brought the consumer up; names the log.
+    """
+    for attempt in range(1, attempts + 1):
+        before = triggers_consumers(settings)
+        processes.start("services", [str(BIN / "prefect"), "server", "services", "start"],
+                        pid_dir=settings.pid_dir, log_dir=settings.log_dir,
+                        env=server_env(settings), cwd=settings.dir)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if triggers_consumers(settings) - before:
+                return
+            if not _running(settings, "services"):
+                break
+            time.sleep(0.5)
+        processes.stop(settings.pid_dir, "services")
+        print(f"services: no reactive-triggers consumer on Redis after attempt {attempt}",
+              file=sys.stderr)
+    raise TimeoutError(f"the services process never started its ReactiveTriggers consumer "
+                       f"(Redis stream 'events', group 'reactive-triggers') in {attempts} "
+                       f"attempts of {timeout:.0f}s; see {settings.log_dir / 'services.log'}")
+
+
+def triggers_consumers(settings: HASettings) -> set[str]:
+    """Names of the consumers Redis has seen in the `reactive-triggers` group of `events`.
+
+    Redis keeps a consumer's name after its process dies, so a new process shows as a name
+    that was not there before it started.
+    """
+    import redis
+
+    client = redis.Redis(host=settings.host, port=settings.redis_port,
+                         password=secret(settings, "redis-password"), socket_timeout=5)
+    try:
+        return {c["name"].decode() for c in client.xinfo_consumers("events", "reactive-triggers")}
+    except redis.ResponseError:  # no stream or no group yet: no consumer
+        return set()
+    finally:
+        client.close()
 
 
 # --- behind the door ----------------------------------------------------------------------------
@@ -347,7 +391,11 @@ def basic_auth_header(settings: HASettings, role: str) -> dict[str, str]:
 def ensure_zombie_automation(settings: HASettings) -> None:
     """Prefect's zombie-run automation (docs/v3/advanced/detect-zombie-flows): a running flow
     run whose heartbeats stop for `zombie_after_seconds` is marked Crashed, so a dead worker
-    machine leaves no run Running forever."""
+    machine leaves no run Running forever. Kept as it is when it already has this definition.
+
+    Created before the services process starts: ReactiveTriggers loads every automation from
+    the database when it starts, and learns of later ones only from PostgreSQL NOTIFY, on a
+    listener that connects after that load; one created in between is never loaded."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.objects import StateType
     from prefect.events.actions import ChangeFlowRunState
@@ -377,8 +425,13 @@ def ensure_zombie_automation(settings: HASettings) -> None:
     with temporary_settings({PREFECT_API_URL: settings.api_url,
                              PREFECT_API_AUTH_STRING: auth_string(settings, "operator")}):
         with get_client(sync_client=True) as client:
-            for existing in client.read_automations_by_name(ZOMBIE_AUTOMATION):
-                client.delete_automation(existing.id)
+            existing = client.read_automations_by_name(ZOMBIE_AUTOMATION)
+            same = [a for a in existing if a.trigger == automation.trigger
+                    and a.actions == automation.actions and a.enabled]
+            if len(existing) == 1 and same:
+                return
+            for stale in existing:
+                client.delete_automation(stale.id)
             client.create_automation(automation)
 
 
@@ -428,15 +481,15 @@ def bring_up(settings: HASettings, deploy_names: list[str] | None = None) -> Non
     for index in range(len(settings.api_ports)):
         if not _running(settings, api_name(index)):
             start_api(settings, index)
-    if not _running(settings, "services"):
-        start_services(settings)
     if not _running(settings, "reports"):
         start_reports(settings)
     if not _running(settings, "metrics"):
         start_metrics(settings)
     if not _running(settings, "haproxy"):
         start_haproxy(settings)
-    ensure_zombie_automation(settings)
+    ensure_zombie_automation(settings)  # before the services: see its docstring
+    if not _running(settings, "services"):
+        start_services(settings)
     if settings.deploy or deploy_names:
         deploy(settings, deploy_names)
     if not _running(settings, "worker"):
@@ -446,7 +499,7 @@ def bring_up(settings: HASettings, deploy_names: list[str] | None = None) -> Non
 def component_names(settings: HASettings) -> list[str]:
     """Every process `up` starts, in start order."""
     return ["postgres", "redis", *(api_name(i) for i in range(len(settings.api_ports))),
-            "services", "reports", "metrics", "haproxy", "worker"]
+            "reports", "metrics", "haproxy", "services", "worker"]
 
 
 def bring_down(settings: HASettings) -> list[str]:
@@ -511,6 +564,10 @@ def status() -> None:
     if _running(settings, "haproxy"):
         for row in proxy_view(settings):
             typer.echo(f"proxy {row['pxname']}/{row['svname']}: {row['status']}")
+    if _running(settings, "redis"):
+        seen = triggers_consumers(settings)
+        typer.echo(f"automations: {len(seen)} reactive-triggers consumer(s) seen on Redis "
+                   "(one per services process started)")
 
 
 @app.command()
