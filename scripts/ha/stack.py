@@ -395,7 +395,7 @@ def ensure_zombie_automation(settings: HASettings) -> None:
 
     Created before the services process starts: ReactiveTriggers loads every automation from
     the database when it starts, and learns of later ones only from PostgreSQL NOTIFY, on a
-    listener that connects after that load; one created in between is never loaded."""
+    listener that connects after that load, so one created in between would be missed."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.objects import StateType
     from prefect.events.actions import ChangeFlowRunState
