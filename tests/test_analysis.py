@@ -106,6 +106,19 @@ def test_sporadic_outliers_are_not_changes() -> None:
     assert detect_change_points(values) == [45]
 
 
+def test_slow_runs_among_the_newest_are_not_a_step() -> None:
+    """The newest run is the series' last: two slow runs there are outliers, three are a step."""
+    found = []
+    for seed in range(20):
+        values = nightly(40, cv=0.02, seed=seed)
+        values[[-3, -1]] *= 1.3
+        found.append(detect_change_points(values))
+    assert found == [[]] * 20
+    values = nightly(40, cv=0.02, seed=3)
+    values[-3:] *= 1.3
+    assert detect_change_points(values) == [37]
+
+
 def test_missing_values_keep_their_positions() -> None:
     values = stepped(60, 40, 0.10, cv=0.02, seed=1)
     values[[3, 39, 41]] = np.nan
