@@ -15,6 +15,11 @@ guidellm is not a product dependency: it lives in its own virtual environment, m
 
 guidellm synthesises prompts with a tokenizer: the script saves the one the served gpt2 uses
 (its stand-in tokenizer) to a temporary folder, so nothing is downloaded.
+
+On a machine of 2+ cores the server is pinned to the first core and both load tools to the
+others (`--no-pin` shares them): a tool that spends more CPU per request (guidellm runs a
+process per stream) would otherwise slow the very server it measures, and the comparison
+would measure the tools' appetite, not their clocks.
 """
 
 from __future__ import annotations
@@ -89,7 +94,9 @@ def main() -> None:
     # guidellm's prompt tokens and bench-api's words, chosen to give the server prompts of
     # the same length in its own tokens (both are reported as `prompt_tokens`).
     parser.add_argument("--prompt-tokens", type=int, default=32)
-    parser.add_argument("--words", type=int, default=6)
+    parser.add_argument("--words", type=int, default=7)
+    parser.add_argument("--no-pin", action="store_true",
+                        help="let the server and the load tools share every core")
     args = parser.parse_args()
     if not GUIDELLM.exists():
         sys.exit(f"no guidellm at {GUIDELLM}; install it as this script's docstring says")
@@ -101,8 +108,13 @@ def main() -> None:
         tokenizer = Path(tmp) / "tokenizer"
         load_skill("gpt2").preprocessors.tokenizer.save_pretrained(tokenizer)
         log = (Path(tmp) / "serve.log").open("wb")
-        server = subprocess.Popen([str(SKILLSETS), "serve", "--model", "gpt2", "--port",
-                                   str(port)], stdout=log, stderr=subprocess.STDOUT)
+        cores = sorted(os.sched_getaffinity(0))
+        pin = not args.no_pin and len(cores) >= 2
+        server_cores, tool_cores = ({cores[0]}, set(cores[1:])) if pin else (set(cores),) * 2
+        server = subprocess.Popen(
+            [str(SKILLSETS), "serve", "--model", "gpt2", "--port", str(port)], stdout=log,
+            stderr=subprocess.STDOUT, preexec_fn=lambda: os.sched_setaffinity(0, server_cores))
+        os.sched_setaffinity(0, tool_cores)  # guidellm, started from here, inherits it
         try:
             wait_for_http(base + "/health", 180)
             ours(base, args.concurrency, args.concurrency * 2, args.words, 4, seed=99)  # warm-up
@@ -129,6 +141,7 @@ def main() -> None:
         "within_10pct": abs(ttft_gap) <= 0.10 and abs(rps_gap) <= 0.10,
         "machine": f"{platform.machine()}, {os.cpu_count()} cpus, "
                    f"load average {os.getloadavg()[0]:.1f}",
+        "cores": {"server": sorted(server_cores), "load tools": sorted(tool_cores)},
     }, indent=2))
 
 
