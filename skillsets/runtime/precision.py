@@ -150,6 +150,7 @@ def apply_precision(model: Any, precision: str) -> Any:
     from skillsets.runtime.quantize import WEIGHT_ONLY_LABELS, quantize_torch
 
     if precision in WEIGHT_ONLY_LABELS:
+        check_precision(precision, "cpu")  # int4-wo: refused with its reason (`_WHY_NOT`)
         return quantize_torch(model, precision)
 
     if precision in ("bf16", "fp16"):

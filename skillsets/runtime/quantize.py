@@ -156,14 +156,12 @@ def quantize_torch(model: Any, precision: str) -> Any:
     """`model` with every `nn.Linear` weight quantized by torchao for a weight-only precision.
 
     Raises:
-        UnsupportedPrecisionError: `precision` has no torchao cpu path here, or the model keeps
-            matmul weights in layers torchao does not quantize (GPT-2's `Conv1D`), which would
-            run at fp32 under an int8 label.
+        UnsupportedPrecisionError: the model keeps matmul weights in layers torchao does not
+            quantize (GPT-2's `Conv1D`), which would run at fp32 under an int8 label.
+        ValueError: `precision` is not `int8-wo`, the one torchao runs here.
     """
     if precision != "int8-wo":
-        from skillsets.runtime.precision import check_precision
-
-        check_precision(precision, "cpu")  # raises with the reason (`precision._WHY_NOT`)
+        # `precision.apply_precision` refuses the others first, with their reasons.
         raise ValueError(f"{precision} is not a weight-only precision torchao runs here")
     from torchao.quantization import Int8WeightOnlyConfig, quantize_
     from transformers.pytorch_utils import Conv1D
