@@ -12,7 +12,7 @@ import torch
 from marks import needs_openvino
 
 from skillsets.runtime.errors import SkillUnavailableError
-from skillsets.runtime.openvino_exec import OpenVinoExecutor, _histc, _nan_to_num
+from skillsets.runtime.openvino_exec import OpenVinoExecutor, _histc, _nan_to_num, _unfold
 
 
 class Diff(torch.nn.Module):
@@ -79,6 +79,49 @@ def test_traceable_nan_to_num_as_torch():
     x = torch.tensor([1.0, float("nan"), float("inf"), -float("inf")])
     assert torch.equal(_nan_to_num(x), torch.nan_to_num(x))
     assert torch.equal(_nan_to_num(x, 1.0, 2.0, 3.0), torch.nan_to_num(x, 1.0, 2.0, 3.0))
+
+
+@pytest.mark.parametrize(
+    ("shape", "dimension", "size", "step"),
+    [
+        ((2, 12, 3), -2, 4, 2),  # PatchTST's patchifier: patches along time
+        ((2, 3, 9), -1, 4, 1),  # Inkling2's short convolution: every window
+        ((5, 7), 0, 2, 3),  # a step that leaves the tail out
+        ((2, 3), 1, 3, 5),  # one window
+        ((4,), 0, 1, 1),
+        ((), 0, 1, 1),  # a 0-dim tensor
+    ],
+)
+def test_traceable_unfold_is_torchs(shape, dimension, size, step):
+    x = torch.arange(torch.Size(shape).numel()).reshape(shape)
+    assert torch.equal(_unfold(x, dimension, size, step), x.unfold(dimension, size, step))
+
+
+def test_traceable_unfold_rejects_what_torch_rejects():
+    with pytest.raises(RuntimeError, match="maximum size for tensor at dimension 1 is 3"):
+        _unfold(torch.zeros(2, 3), 1, 4, 1)
+    with pytest.raises(RuntimeError, match="step"):
+        _unfold(torch.zeros(2, 3), 1, 2, 0)
+
+
+class Patches(torch.nn.Module):
+    """Cuts a series into overlapping patches with `Tensor.unfold`, as PatchTST does."""
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"patches": x.unfold(dimension=-2, size=4, step=2) * 2}
+
+
+@needs_openvino
+def test_unfold_converts_and_follows_the_input_length():
+    executor = OpenVinoExecutor(Patches(), {"x": torch.randn(2, 12, 3)}, frozenset())
+    assert torch.Tensor.unfold is not _unfold  # restored
+    for length in (12, 17):
+        x = torch.randn(2, length, 3)
+        with torch.inference_mode():
+            out = executor({"x": x})["patches"]
+        assert torch.equal(out, x.unfold(-2, 4, 2) * 2)
+    # The window count came from the traced length, not a constant: no re-conversion.
+    assert executor._by_shapes == {}
 
 
 class Packed(torch.nn.Module):

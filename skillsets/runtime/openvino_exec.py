@@ -66,18 +66,50 @@ def _nan_to_num(input: Any, nan: float = 0.0, posinf: float | None = None,
                                                               else neginf), out)
 
 
+def _unfold(self: Any, dimension: int, size: int, step: int) -> Any:
+    """`Tensor.unfold` as an `index_select` of an arange-built window index (OpenVINO's
+    `aten::unfold` rule fails on inputs of unknown rank: PatchTST's patchifier, Inkling2's
+    short convolution).
+
+    Exactly torch's result: window `i` along `dimension` holds elements `i * step` to
+    `i * step + size - 1`, the windows replace that dimension and their elements form a new
+    last one. The number of windows is computed from the traced size, so the index follows the
+    input's length at run time instead of being baked in.
+    """
+    import torch
+
+    if self.dim() == 0:
+        if size > 1:
+            raise RuntimeError(f"maximum size for tensor at dimension 0 is 1 but size is {size}")
+        return self.reshape(1)
+    d = dimension % self.dim()
+    length = self.shape[d]
+    if size > length:
+        raise RuntimeError(
+            f"maximum size for tensor at dimension {d} is {length} but size is {size}")
+    if step <= 0:
+        raise RuntimeError(f"step is {step} but must be > 0")
+    windows = (length - size) // step + 1
+    index = (torch.arange(windows, device=self.device) * step)[:, None] + torch.arange(
+        size, device=self.device)
+    picked = self.index_select(d, index.reshape(-1))
+    return picked.unflatten(d, (windows, size)).movedim(d + 1, -1)
+
+
 #: torch functions that OpenVINO's PyTorch frontend cannot convert, replaced while tracing by
 #: equivalents made of ops it can (`traceable_ops`). The compiled model is then compared with
 #: the unpatched torch model by validation, so a replacement that is not equivalent fails there.
-TRACEABLE_REPLACEMENTS: dict[str, Any] = {"histc": _histc, "nan_to_num": _nan_to_num}
+TRACEABLE_REPLACEMENTS: dict[str, Any] = {
+    "histc": _histc, "nan_to_num": _nan_to_num, "unfold": _unfold}
 
 _PATCH_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
 def traceable_ops() -> Iterator[None]:
-    """Within the block, `torch.histc`/`Tensor.histc` (and the other `TRACEABLE_REPLACEMENTS`)
-    are the traceable equivalents, so `torch.jit.trace` records ops OpenVINO converts.
+    """Within the block, `torch.histc`/`Tensor.histc`, `Tensor.unfold` (and the other
+    `TRACEABLE_REPLACEMENTS`) are the traceable equivalents, so `torch.jit.trace` records ops
+    OpenVINO converts.
 
     Patching torch's module attributes is process-wide, so conversions hold a lock; the
     originals are restored on exit, also when the conversion raises.
