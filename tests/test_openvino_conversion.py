@@ -12,7 +12,13 @@ import torch
 from marks import needs_openvino
 
 from skillsets.runtime.errors import SkillUnavailableError
-from skillsets.runtime.openvino_exec import OpenVinoExecutor, _histc, _nan_to_num, _unfold
+from skillsets.runtime.openvino_exec import (
+    OpenVinoExecutor,
+    _cat,
+    _histc,
+    _nan_to_num,
+    _unfold,
+)
 
 
 class Diff(torch.nn.Module):
@@ -122,6 +128,45 @@ def test_unfold_converts_and_follows_the_input_length():
         assert torch.equal(out, x.unfold(-2, 4, 2) * 2)
     # The window count came from the traced length, not a constant: no re-conversion.
     assert executor._by_shapes == {}
+
+
+class Cached(torch.nn.Module):
+    """One forward pass through a transformers `DynamicCache`, as XLM and Granite-MoE run even
+    without generating: the layer's first keys are concatenated onto an empty 1-D tensor."""
+
+    def forward(self, keys: torch.Tensor) -> dict[str, torch.Tensor]:
+        from transformers import DynamicCache
+
+        k, v = DynamicCache().update(keys, keys * 2, 0)
+        return {"out": k + v}
+
+
+@needs_openvino
+def test_a_cache_started_empty_converts_and_matches_torch():
+    x = torch.randn(1, 2, 5, 4)
+    executor = OpenVinoExecutor(Cached(), {"keys": x}, frozenset())
+    assert torch.cat is not _cat  # restored
+    y = torch.randn(2, 2, 7, 4)
+    with torch.inference_mode():
+        assert torch.equal(executor({"keys": y})["out"], Cached()(y)["out"])
+
+
+@pytest.mark.parametrize(
+    ("tensors", "dim"),
+    [
+        ((torch.tensor([]), torch.randn(1, 2, 3, 4)), -2),  # the cache's first update
+        ((torch.randn(2, 3), torch.tensor([]), torch.randn(1, 3)), 0),
+        ((torch.tensor([]), torch.randn(2, 3).bfloat16()), 1),  # the empty one promotes
+        ((torch.tensor([]), torch.tensor([])), 0),  # nothing but empties
+        ((torch.randn(2, 3), torch.randn(2, 1)), 1),  # no empty: torch.cat itself
+    ],
+)
+def test_traceable_cat_is_torchs(tensors, dim):
+    expected = torch.cat(tensors, dim)
+    out = _cat(tensors, dim)
+    assert out.dtype == expected.dtype
+    assert torch.equal(out, expected)
+    assert torch.equal(_cat(tensors, axis=dim), expected)
 
 
 class Packed(torch.nn.Module):

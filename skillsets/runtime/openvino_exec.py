@@ -9,6 +9,7 @@ explicit `INFERENCE_PRECISION_HINT` and the hint the compiled model reports is r
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import threading
 from collections.abc import Iterator
@@ -96,11 +97,35 @@ def _unfold(self: Any, dimension: int, size: int, step: int) -> Any:
     return picked.unflatten(d, (windows, size)).movedim(d + 1, -1)
 
 
-#: torch functions that OpenVINO's PyTorch frontend cannot convert, replaced while tracing by
-#: equivalents made of ops it can (`traceable_ops`). The compiled model is then compared with
-#: the unpatched torch model by validation, so a replacement that is not equivalent fails there.
+def _cat(tensors: Any, dim: int = 0, **kwargs: Any) -> Any:
+    """`torch.cat` without the empty 1-D tensors torch skips and OpenVINO's `Concat` rejects.
+
+    torch concatenates a tensor of shape `(0,)` with tensors of any rank (a legacy rule); a
+    transformers `DynamicLayer` starts every layer's cache that way and concatenates the first
+    keys onto it (`torch.cat([torch.tensor([]), keys], dim=-2)`), and the frontend then fails
+    on the rank (`Axis -2 out of the tensor rank range [-1, 0]`, reported as a `SequenceMark`
+    list value) in models that build a cache even for one forward pass (XLM, Granite-MoE,
+    CLVP...). Dropping them gives torch's result: the skipped tensors still take part in the
+    dtype promotion, so the result is cast to the dtype torch would return.
+    """
+    import torch
+
+    dim = kwargs.pop("axis", dim)  # torch.cat takes numpy's name too
+    tensors = list(tensors)
+    kept = [t for t in tensors if not (t.dim() == 1 and t.shape[0] == 0)]
+    if not kept or len(kept) == len(tensors):
+        return torch._C._VariableFunctions.cat(tensors, dim, **kwargs)
+    dtype = functools.reduce(torch.promote_types, (t.dtype for t in tensors))
+    out = torch._C._VariableFunctions.cat(kept, dim, **kwargs)
+    return out if out.dtype == dtype else out.to(dtype)
+
+
+#: torch functions that OpenVINO's PyTorch frontend cannot convert (or converts only for some
+#: inputs), replaced while tracing by equivalents made of ops it can (`traceable_ops`). The
+#: compiled model is then compared with the unpatched torch model by validation, so a
+#: replacement that is not equivalent fails there.
 TRACEABLE_REPLACEMENTS: dict[str, Any] = {
-    "histc": _histc, "nan_to_num": _nan_to_num, "unfold": _unfold}
+    "histc": _histc, "nan_to_num": _nan_to_num, "unfold": _unfold, "cat": _cat}
 
 _PATCH_LOCK = threading.Lock()
 
