@@ -66,6 +66,48 @@ CAUSES: tuple[Cause, ...] = (
         r"no conversion rule for",
     ),
     Cause(
+        "openvino-op-conversion-failed",
+        "OpenVINO's PyTorch frontend has a rule for an op but it fails on the model's use of it "
+        "(an input rank or shape it cannot infer, an internal op left over from another failure)",
+        "replace the op while tracing with an equivalent of ops that convert "
+        "(skillsets/runtime/openvino_exec.py TRACEABLE_REPLACEMENTS, as for aten::unfold), or "
+        "report the op and the check the message names to openvino's PyTorch frontend",
+        r"conversion failed for aten::",
+        hardware="openvino",
+    ),
+    Cause(
+        "openvino-graph-rewrite-failed",
+        "every op converted, then OpenVINO's graph normalisation (a rewrite pass's shape "
+        "inference) failed on the converted graph",
+        "report it to openvino with the shape check the message names; meanwhile find the op "
+        "behind it and replace it while tracing (skillsets/runtime/openvino_exec.py "
+        "TRACEABLE_REPLACEMENTS), or convert at the shapes the run uses",
+        r"normalize step failed",
+        hardware="openvino",
+    ),
+    Cause(
+        "openvino-encoder-output-incomplete",
+        "the compiled encoder's output lacks a field the model's decoder reads from "
+        "encoder_outputs (attention_mask, pooler_output, router_logits)",
+        "return the torch encoder's own output type with every field from the compiled "
+        "encoder (skillsets/runtime/openvino_generate.py `encode_outputs`)",
+        r"'BaseModelOutput' object has no attribute",
+        _types("AttributeError"),
+        "openvino",
+    ),
+    Cause(
+        "openvino-generate-batch-mismatch",
+        "the runtime's decoder-only OpenVINO generate loop gets logits of another batch than the "
+        "step it ran (state-space and MoE decoders, once the prompt grows past the traced "
+        "length)",
+        "reproduce with `load_skill(TYPE, 'openvino')` on a batch-2 prompt; the loop is "
+        "skillsets/runtime/skill.py `_openvino_generate`, the re-conversion at new shapes "
+        "skillsets/runtime/openvino_exec.py `OpenVinoExecutor.__call__`",
+        r"Sizes of tensors must match except in dimension",
+        _types("RuntimeError"),
+        "openvino",
+    ),
+    Cause(
         "openvino-inference-rejected",
         "the compiled model rejects the run's inputs (a shape or type fixed at conversion)",
         "convert with dynamic input shapes, or convert at the shapes the run uses; the record's "
@@ -147,7 +189,54 @@ CAUSES: tuple[Cause, ...] = (
         "the runtime cannot build the inputs the model's forward needs",
         "teach the runtime's input builders (skillsets/runtime/inputs.py) to produce the named "
         "input",
-        r"needs \w+, which|input builder does not produce|only its own \w+ processor produces",
+        r"needs \w+, which|input builder does not produce|only its own \w+ processor produces|"
+        r"rejects generically resized pixels",
+    ),
+    Cause(
+        "catalog-class-undefined",
+        "the catalog names a model class the installed transformers does not define",
+        "regenerate the catalog against the installed transformers (skillsets/catalog.py), or "
+        "install the transformers version that defines the class",
+        r"is not defined by transformers",
+    ),
+    Cause(
+        "checkpoint-only",
+        "the model needs files only its real checkpoint has (the processor's prompt format, "
+        "speaker voices), which a tiny random model lacks",
+        "validate the real checkpoint (`skillsets validate TYPE --checkpoint PATH_OR_ID`); "
+        "the tiny random model cannot run it",
+        r"needs the checkpoint's processor files|is not available, available speakers",
+    ),
+    Cause(
+        "assistant-needs-target",
+        "an assistant (draft) model that runs only inside its target model's assisted "
+        "generation, on the target's shared KV states or hidden states",
+        "run it through its target (`generate(assistant_model=...)`) or exclude assistant "
+        "types from the catalog's runnable models (skillsets/catalog.py)",
+        r"shared_kv_states cannot be None|`get_seq_length` can only be called on Attention",
+    ),
+    Cause(
+        "transformers-defect",
+        "transformers' own code reads an attribute the type's config or class does not have",
+        "a transformers defect: report it with the traceback's last frame, and mark the type in "
+        "the catalog until a release fixes it",
+        r"'(\{Class\}|\w+Config)' object has no attribute",
+        _types("AttributeError"),
+    ),
+    Cause(
+        "inputs-rejected",
+        "the model rejects the inputs the runtime built for it (their shape or channels, an "
+        "argument it does not take, a list where it wants a tensor, an empty list where it "
+        "wants one entry per image or generated step)",
+        "build the type's inputs as its own processor would (image size and channels from its "
+        "config, the argument names its forward and generate take) in "
+        "skillsets/runtime/inputs.py and prepare.py; an assistant's input is its target's "
+        "hidden states",
+        r"mat1 and mat2 shapes cannot be multiplied|input to conv\dd, but got input|"
+        r"expected input.* to have \w+ channels|`model_kwargs` are not used by the model|"
+        r"missing \w+ required positional argument|'list' object has no attribute|"
+        r"expected a non-empty list of Tensors|expects a non-empty TensorList",
+        _types("RuntimeError", "ValueError", "TypeError", "AttributeError"),
     ),
     Cause(
         "not-a-runnable-model",
