@@ -218,10 +218,11 @@ def test_openvino_throughput_is_measured_with_concurrent_callers(tagged_cluster)
 
 
 def test_a_combination_the_skill_cannot_run_is_unsupported_with_its_reason(tagged_cluster) -> None:
-    """git on openvino: OpenVINO has no generate loop for a decoder conditioned on image
-    features (image-to-text, neither decoder-only text nor encoder-decoder); a row says so."""
+    """pocket_tts on openvino: OpenVINO's generate loops produce token ids, and text-to-audio
+    generates audio in the model's own generate(); a row says so."""
     spec = BenchmarkSpec(
-        run_id="ov-git", model_type="git", hardware="openvino", measure=QUICK, measure_import=False
+        run_id="ov-tts", model_type="pocket_tts", hardware="openvino", measure=QUICK,
+        measure_import=False,
     )
     with dask.annotate(resources={"openvino": 1}):
         outcome = tagged_cluster.submit(run_benchmark, spec, pure=False).result()

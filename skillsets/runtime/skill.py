@@ -14,6 +14,7 @@ from typing import Any
 
 from skillsets.catalog import CatalogEntry, get_entry
 from skillsets.runtime import inputs as example_builders
+from skillsets.runtime.decode import greedy_decode, with_start_ids
 from skillsets.runtime.errors import UnsupportedCombinationError
 from skillsets.runtime.openvino_exec import OpenVinoExecutor
 from skillsets.runtime.openvino_generate import OpenVinoSeq2Seq, is_encoder_decoder
@@ -134,6 +135,13 @@ class Skill:
         return TASKS[self.entry.task].generative
 
     @property
+    def decoder_only(self) -> bool:
+        """Whether `run` generates token ids with a decoder-only model (text, or text
+        conditioned on images or audio): the generators `greedy_decode` runs on OpenVINO."""
+        return (self.generative and TASKS[self.entry.task].output == "generated"
+                and not is_encoder_decoder(self.model))
+
+    @property
     def custom_generate(self) -> bool:
         """Whether generation goes through the model's own generate(), not transformers'."""
         from transformers import GenerationMixin
@@ -195,7 +203,9 @@ class Skill:
             return self._openvino.generate(prepared, self._generate_kwargs())
         if self._openvino is not None:
             if self.generative:
-                return self._openvino_generate(prepared)
+                kwargs = self._generate_kwargs()
+                return greedy_decode(self._openvino, self.model, prepared, self.max_new_tokens,
+                                     kwargs.get("min_new_tokens", 0))
             return self._openvino(prepared)
         return self.torch_run(prepared)
 
@@ -217,11 +227,13 @@ class Skill:
             return self.model(**prepared)
 
     def prefill(self, prepared: dict[str, Any]) -> Any:
-        """One forward pass over the prompt (the prefill of a generative task)."""
+        """One forward pass over the prompt (the prefill of a generative task; a decoder
+        conditioned on an image alone starts from generate()'s start ids, `with_start_ids`)."""
         if isinstance(self._openvino, OpenVinoSeq2Seq):
             return self._openvino.prefill(prepared)
         if self._openvino is not None:
-            return self._openvino(prepared)
+            return self._openvino(with_start_ids(self.model, prepared) if self.decoder_only
+                                  else prepared)
         return self.torch_prefill(prepared)
 
     def torch_prefill(self, prepared: dict[str, Any]) -> Any:
@@ -229,6 +241,8 @@ class Skill:
         import torch
 
         params = forward_params(self.model)
+        if self.decoder_only:
+            prepared = with_start_ids(self.model, prepared)
         inputs = {k: v for k, v in prepared.items() if k in params}
         if (
             getattr(self.config, "is_encoder_decoder", False)
@@ -254,24 +268,6 @@ class Skill:
             return start
         found = find_config_value(self.config, ("decoder_start_token_id", "pad_token_id"))
         return found if found is not None else 0
-
-    def _openvino_generate(self, prepared: dict[str, Any]) -> Any:
-        """Greedy decoding with the compiled full forward (no KV cache)."""
-        import torch
-
-        assert self._openvino is not None
-        if set(prepared) - {"input_ids", "attention_mask"}:
-            raise UnsupportedCombinationError(
-                f"{self.model_type}: openvino generation runs decoder-only text models only")
-        ids, mask = prepared["input_ids"], prepared.get("attention_mask")
-        for _ in range(self.max_new_tokens):
-            step = {"input_ids": ids, **({"attention_mask": mask} if mask is not None else {})}
-            logits = self._openvino(step)["logits"]
-            nxt = logits[:, -1].argmax(-1, keepdim=True)
-            ids = torch.cat([ids, nxt], dim=1)
-            if mask is not None:
-                mask = torch.cat([mask, torch.ones_like(nxt)], dim=1)
-        return ids
 
     def postprocess(self, raw: Any, prepared: dict[str, Any] | None = None) -> dict[str, Any]:
         """The task's output dict (embedding, generated ids/text, logits/labels...)."""
@@ -350,15 +346,21 @@ def load_skill(
         gen.max_new_tokens = skill.max_new_tokens
     if placement.hardware == "openvino":
         seq2seq = skill.generative and is_encoder_decoder(model)
-        if skill.generative and not seq2seq and entry.task != "text-generation":
+        if skill.generative and not seq2seq and not skill.decoder_only:
             raise UnsupportedCombinationError(
-                f"{entry.model_type}: openvino runs forward passes, decoder-only and "
-                f"encoder-decoder generation; {entry.task} needs a {entry.family} generate loop "
+                f"{entry.model_type}: openvino runs forward passes and the decoder-only and "
+                f"encoder-decoder generate loops, which produce token ids; {entry.task} "
+                f"produces {TASKS[entry.task].output} in the model's own generate() "
                 "(run it on cpu)")
-        example = skill.prepare(skill.example_inputs(1))
+
+        def traced(prepared: dict[str, Any]) -> dict[str, Any]:
+            # The compiled forward of a decoder-only generator takes the ids it grows.
+            return with_start_ids(model, prepared) if skill.decoder_only else prepared
+
+        example = traced(skill.prepare(skill.example_inputs(1)))
         # int4-wo's GPTQ calibrates on samples that are none of the example inputs.
         calibration = [
-            skill.prepare([sample]) for sample in example_builders.calibration_inputs(
+            traced(skill.prepare([sample])) for sample in example_builders.calibration_inputs(
                 entry.modality, skill.config, CALIBRATION_SAMPLES,
                 skill.preprocessors.feature_extractor, seed)
         ] if precision == "int4-wo" and not seq2seq else None

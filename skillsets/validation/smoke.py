@@ -754,8 +754,10 @@ def _compare_with_torch(skill: Any, prepared: dict[str, Any], seed: int) -> outp
 
     Generative tasks are compared on that forward pass first, against the tolerance; their
     tokens next (`_SmokeRun.compare_tokens`). An encoder-decoder generator's prefill is the
-    encoder plus the first decoder step, compared with torch's same prefill.
+    encoder plus the first decoder step, compared with torch's same prefill; a decoder
+    conditioned on an image alone (GIT) runs it on generate()'s start ids.
     """
+    from skillsets.runtime.decode import with_start_ids
     from skillsets.runtime.outputs import tensors_of
     from skillsets.runtime.prepare import forward_params
 
@@ -766,6 +768,8 @@ def _compare_with_torch(skill: Any, prepared: dict[str, Any], seed: int) -> outp
         reference = tensors_of(skill.torch_prefill(prepared))
     else:
         extra = {"use_cache": False} if "use_cache" in forward_params(skill.model) else {}
+        if getattr(skill, "decoder_only", False):
+            prepared = with_start_ids(skill.model, prepared)
         with torch.inference_mode():
             reference = tensors_of(skill.model(**prepared, **extra))
     return outputs.compare(outputs.flatten(compiled), outputs.flatten(reference), by_path=True)
