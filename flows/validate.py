@@ -72,7 +72,7 @@ def validate(
         store_compatibility(str(settings.warehouse), records)
     counts = summarise(records)
     wall = round(time.perf_counter() - started, 1)
-    print(f"validated {len(entries)} model types on {', '.join(settings.hardware)} in "
+    print(f"validated {len(entries)} model types on {', '.join(present)} in "
           f"{wall:.1f} s ({wall / 60:.1f} min)")
     for hw, c in counts.items():
         print(

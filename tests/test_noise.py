@@ -66,7 +66,10 @@ def test_series_noise_uses_the_detectors_settings() -> None:
     strict = series_noise(values, DetectionConfig(alpha=0.0001))
     assert strict.detectable_step > noise.detectable_step
     assert math.isinf(series_noise([3.0]).detectable_step)
-    assert "too little history" in series_noise([3.0]).describe()
+    assert "not known yet (1 runs, 8 needed)" in series_noise([3.0]).describe()
+    short = series_noise(values[:7])
+    assert not short.known and math.isinf(short.detectable_step) and not short.resolves()
+    assert series_noise(values[:8]).known
 
 
 def _caught(cv: float, step: float, seed: int) -> bool:
@@ -108,10 +111,31 @@ def test_the_report_lists_each_series_noise_and_the_ones_too_noisy() -> None:
             ("bert", "latency", "ms", quiet[night]), ("gpt2", "latency", "ms", loud[night]),
             ("bert", "supported", "count", 1.0))
     ]
+    # A series measured for the first time these last 3 nights: not noisy, not known yet.
+    rows += [ResultRecord(run_id=f"r{night}", environment_id=ENV, model_type="vit",
+                          hardware="cpu", benchmark="inference", metric="latency", unit="ms",
+                          value=float(loud[night]), measured_at=start + timedelta(days=night))
+             for night in range(27, 30)]
     table = noise_rows(records_frame("results", rows))
     assert [r["series"] for r in table] == [
-        "gpt2/cpu/fp32/tiny/1/inference/latency", "bert/cpu/fp32/tiny/1/inference/latency"]
-    loud_row, quiet_row = table
+        "gpt2/cpu/fp32/tiny/1/inference/latency", "bert/cpu/fp32/tiny/1/inference/latency",
+        "vit/cpu/fp32/tiny/1/inference/latency"]
+    loud_row, quiet_row, new_row = table
     assert loud_row["resolves"] is False and quiet_row["resolves"] is True
+    assert loud_row["known"] and quiet_row["known"] and not new_row["known"]
+    assert new_row["detectable_step"] is None
     assert loud_row["cv"] == pytest.approx(robust_cv(loud))
     assert quiet_row["detectable_step"] == pytest.approx(series_noise(quiet).detectable_step)
+
+    from warehouse.report import render_html
+
+    head = {"run_id": "r29", "run_started": None, "models": 3, "open_alerts": 0,
+            "pass_rate": None, "runs": 30, "series": 3}
+    page = render_html(head, [], [], {}, {}, table)
+    at = page.index('id="noise-summary"')
+    summary = page[at:page.index("</p>", at)]
+    assert "<strong>1 too noisy to resolve a 10% step</strong>" in summary
+    assert "1 series have fewer runs: their noise is not known yet" in summary
+    at = page.index('id="noisy-table"')
+    noisy = page[at:page.index("</table>", at)]
+    assert "gpt2/cpu" in noisy and "vit/cpu" not in noisy and "bert/cpu" not in noisy

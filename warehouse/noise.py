@@ -43,6 +43,10 @@ from warehouse.change_points import finite_values, noise_scale
 
 #: Recent runs the noise is measured over.
 NOISE_RUNS = 30
+#: Fewest runs whose noise is stated: the change-point search judges series from 8 runs on,
+#: and a spread from fewer differences says little (a new series is not "too noisy", its noise
+#: is not known yet).
+MIN_NOISE_RUNS = 8
 #: The step every series should resolve (the product's promise: a 10% slowdown is caught).
 RESOLVE_STEP = 0.10
 #: Chance of catching a step of the reported size.
@@ -59,22 +63,30 @@ class SeriesNoise:
         cv: Robust CV of the recent runs (a relative spread: 0.03 = 3%).
         runs: Finite values it was measured on.
         detectable_step: Smallest relative step caught with probability `POWER` after
-            `DetectionConfig.min_size` runs at the new level; `inf` with too little history.
+            `DetectionConfig.min_size` runs at the new level; `inf` with fewer than
+            `MIN_NOISE_RUNS` runs (too little history to say).
     """
 
     cv: float
     runs: int
     detectable_step: float
 
+    @property
+    def known(self) -> bool:
+        """Whether the series has the `MIN_NOISE_RUNS` runs its noise is stated from."""
+        return self.runs >= MIN_NOISE_RUNS
+
     def resolves(self, step: float = RESOLVE_STEP) -> bool:
-        """Whether a step of `step` (relative) is detectable in this series."""
+        """Whether a step of `step` (relative) is known to be detectable in this series (False
+        while its noise is not known: ask `known` to tell the two apart)."""
         return self.detectable_step <= step + 1e-12
 
     def describe(self) -> str:
         """`robust CV 4.1% over 30 runs, smallest detectable step 9.8%` (for messages)."""
-        step = ("unknown (too little history)" if math.isinf(self.detectable_step)
-                else f"{self.detectable_step:.1%}")
-        return f"robust CV {self.cv:.1%} over {self.runs} runs, smallest detectable step {step}"
+        if not self.known:
+            return (f"noise not known yet ({self.runs} runs, {MIN_NOISE_RUNS} needed)")
+        return (f"robust CV {self.cv:.1%} over {self.runs} runs, smallest detectable step "
+                f"{self.detectable_step:.1%}")
 
 
 def robust_cv(values: Sequence[float] | np.ndarray, runs: int = NOISE_RUNS) -> float:
@@ -142,5 +154,5 @@ def series_noise(
     step = (detectable_step(cv, n_baseline=min(finite.size, config.window),
                             n_current=config.min_size, alpha=config.alpha,
                             min_effect=config.min_effect, power=power)
-            if finite.size >= 2 else math.inf)
+            if finite.size >= MIN_NOISE_RUNS else math.inf)
     return SeriesNoise(cv=cv, runs=int(finite.size), detectable_step=step)

@@ -169,7 +169,7 @@ def _context(key: SeriesKey, first_bad: str, by_key: dict[SeriesKey, _Series],
                          f"the calibrated series did not ({shown})")
         else:
             parts.append(f"Neither the calibrated series nor the reference confirms it ({shown})")
-    if noise.resolves(RESOLVE_STEP):
+    if not noise.known or noise.resolves(RESOLVE_STEP):
         parts.append(f"Noise: {noise.describe()}")
     else:
         parts.append(f"TOO NOISY to resolve a {RESOLVE_STEP:.0%} step: {noise.describe()}")

@@ -25,7 +25,7 @@ from hardware.names import UnknownNameError
 from warehouse import charts, charts_api, charts_quality
 from warehouse.analysis import NOT_JUDGED, higher_is_better, trend
 from warehouse.change_points import detect_change_points
-from warehouse.noise import RESOLVE_STEP, series_noise
+from warehouse.noise import MIN_NOISE_RUNS, RESOLVE_STEP, series_noise
 from warehouse.queries import compatibility_matrix, coverage_by_family
 from warehouse.records import RUN_LEVEL_PREFIX, SERIES_KEY
 from warehouse.store import Warehouse
@@ -428,8 +428,9 @@ def alert_rows(alerts: pl.DataFrame) -> list[dict[str, Any]]:
 
 def noise_rows(history: pl.DataFrame) -> list[dict[str, Any]]:
     """Each judged series' noise over the report's history (`warehouse.noise`), noisiest first:
-    `series`, `runs`, `cv`, `detectable_step` (None: too little history) and `resolves` (a
-    10% step). Series with a value <= 0 have no CV and are left out."""
+    `series`, `runs`, `cv`, `detectable_step` (None: too little history), `known` (enough runs
+    to say) and `resolves` (a 10% step). Series with a value <= 0 have no CV and are left
+    out."""
     rows = []
     for key, group in measurements(history).sort("measured_at").group_by(
         list(SERIES_KEY), maintain_order=True
@@ -440,8 +441,8 @@ def noise_rows(history: pl.DataFrame) -> list[dict[str, Any]]:
             continue
         rows.append({"series": "/".join(str(k) for k in key), "runs": noise.runs,
                      "cv": noise.cv, "detectable_step": noise.detectable_step,
-                     "resolves": noise.resolves(RESOLVE_STEP)})
-    rows.sort(key=lambda r: (-r["detectable_step"], -r["cv"], r["series"]))
+                     "known": noise.known, "resolves": noise.resolves(RESOLVE_STEP)})
+    rows.sort(key=lambda r: (not r["known"], -r["detectable_step"], -r["cv"], r["series"]))
     return [{**r, "detectable_step": None if math.isinf(r["detectable_step"]) else
              r["detectable_step"]} for r in rows]
 
@@ -524,6 +525,7 @@ def render_html(
         hardware_rows=hardware,
         noise_rows=noise,
         resolve_step=RESOLVE_STEP,
+        min_noise_runs=MIN_NOISE_RUNS,
         charts=[{"name": n, "spec": s, "exports": exports.get(n, {})} for n, s in specs.items()],
         vega_js=javascript_bundle(),
         versions={"vega_lite": vegalite_version(), "vega": vl_convert.get_vega_version()},
