@@ -1,5 +1,7 @@
-"""Encoder-decoder generation on OpenVINO (t5, whisper): compiled encoder and decoder, greedy
-tokens equal to torch's generate() on the same real tiny random-weight model; nothing is mocked.
+"""Generation on OpenVINO: encoder-decoders (t5, whisper) as a compiled encoder and decoder,
+decoder-only models conditioned on an image (llava, git, kosmos-2) as one compiled full forward
+decoded by `greedy_decode`; greedy tokens equal to torch's generate() on the same real tiny
+random-weight model; nothing is mocked.
 """
 
 from __future__ import annotations
@@ -11,6 +13,14 @@ from marks import needs_openvino
 from hardware.names import UnknownNameError
 from hardware.registry import probe
 from skillsets.runtime import load_skill
+from skillsets.runtime.decode import (
+    GENERATED_TOKEN_VALUES,
+    along_text,
+    greedy_decode,
+    with_start_ids,
+)
+from skillsets.runtime.errors import UnsupportedCombinationError
+from skillsets.runtime.openvino_exec import OpenVinoExecutor
 from skillsets.runtime.openvino_generate import OpenVinoSeq2Seq
 from skillsets.validation.smoke import SmokeOptions, smoke_test
 from skillsets.validation.tolerance import PARITY_LIMITS, parity_limit
@@ -87,3 +97,106 @@ def test_parity_limits_are_tight_at_f32_and_named_looser_below():
     assert set(PARITY_LIMITS) == {"f32", "bf16", "f16"}
     with pytest.raises(UnknownNameError, match="Did you mean f16"):
         parity_limit("fp16")
+
+
+# ----------------------------------------------------------------- decoder-only, conditioned
+#: Decoders conditioned on an image, compiled as one full forward (`greedy_decode`): a prompt
+#: whose image placeholders take the tower's features (llava), an image-only prompt that
+#: starts from generate()'s bos ids (git), and an input along the text that the registry grows,
+#: under the model's own generate() (kosmos-2).
+CONDITIONED = ("llava", "git", "kosmos-2")
+
+
+@pytest.fixture(scope="module", params=CONDITIONED)
+def conditioned(request):
+    if not probe("openvino").available:
+        pytest.skip("openvino is not available here")
+    return load_skill(request.param, "openvino")
+
+
+def _torch_forward(skill):
+    """The torch model's full forward on the names `greedy_decode` hands it: the loop's
+    semantics without a compiled model."""
+    names = list(with_start_ids(skill.model, skill.prepare(skill.example_inputs(1))))
+
+    def forward(inputs):
+        return skill.model(**{k: inputs[k] for k in names}, use_cache=False)
+
+    return forward
+
+
+@needs_openvino
+def test_conditioned_decoders_generate_torchs_greedy_tokens(conditioned):
+    skill = conditioned
+    assert isinstance(skill._openvino, OpenVinoExecutor)
+    assert skill.execution_precision == "f32"
+    prepared = skill.prepare(skill.example_inputs(1))
+    prompt = with_start_ids(skill.model, prepared)["input_ids"].shape[1]
+    with torch.inference_mode():
+        compiled = skill.run(prepared)
+    reference = skill.torch_run(prepared, use_cache=False)
+    reference = getattr(reference, "sequences", reference)
+    assert compiled.shape == (1, prompt + skill.max_new_tokens)
+    assert torch.equal(compiled, reference), (compiled[:, prompt:].tolist(),
+                                              reference[:, prompt:].tolist())
+
+
+@needs_openvino
+def test_conditioned_prefill_logits_match_torch_at_every_position(conditioned):
+    """Every prompt position's logits, not only the argmax the tokens show."""
+    skill = conditioned
+    prepared = skill.prepare(skill.example_inputs(1))
+    with torch.inference_mode():
+        compiled = skill.prefill(prepared)["logits"]
+        reference = skill.torch_prefill(prepared).logits
+    assert compiled.shape == reference.shape
+    assert torch.allclose(compiled, reference, atol=1e-4), (compiled - reference).abs().max()
+
+
+@needs_openvino
+def test_smoke_compares_git_tokens_and_passes():
+    result = smoke_test("git", "openvino", options=SmokeOptions(inventory=False,
+                                                                batch_sizes=(1,)))
+    assert result.status == "pass", (result.message, result.details.get("traceback"))
+    assert result.details["compiled_vs_torch"]["tokens"]["equal"] is True
+    assert result.max_abs_diff is not None and result.max_abs_diff < 1e-3
+
+
+@pytest.mark.parametrize("model_type", ["kosmos-2", "mllama"])
+def test_the_loop_grows_inputs_along_the_text_as_generate_does(model_type):
+    """kosmos-2's image_embeds_position_mask (the registry) and Mllama's cross_attention_mask
+    (its own `_update_model_kwargs_for_generation`) grow per step; with torch's forward in the
+    loop the tokens are generate()'s, batch of 2 included."""
+    skill = load_skill(model_type, "cpu")
+    prepared = skill.prepare(skill.example_inputs(2))
+    along = along_text({k: v for k, v in prepared.items() if k != "input_ids"},
+                       prepared["input_ids"])
+    assert {"image_embeds_position_mask", "cross_attention_mask"} & set(along)
+    kwargs = skill._generate_kwargs()
+    with torch.inference_mode():
+        looped = greedy_decode(_torch_forward(skill), skill.model, prepared,
+                               skill.max_new_tokens, kwargs.get("min_new_tokens", 0))
+    reference = skill.torch_run(prepared, use_cache=False)
+    reference = getattr(reference, "sequences", reference)
+    assert torch.equal(looped, reference), (looped.tolist(), reference.tolist())
+
+
+def test_an_input_along_the_text_that_nothing_grows_is_refused(monkeypatch):
+    skill = load_skill("kosmos-2", "cpu")
+    monkeypatch.delitem(GENERATED_TOKEN_VALUES, "image_embeds_position_mask")
+    prepared = skill.prepare(skill.example_inputs(1))
+    with pytest.raises(UnsupportedCombinationError, match="image_embeds_position_mask"), \
+            torch.inference_mode():
+        greedy_decode(_torch_forward(skill), skill.model, prepared, 2)
+
+
+def test_logits_that_keep_the_traced_batch_raise_instead_of_decoding():
+    """A compiled model that kept its example's batch of 1 and ran a batch of 2 anyway (the
+    sweep's state-space and MoE decoders) is named, not a torch.cat size error."""
+    skill = load_skill("gpt2", "cpu")
+    forward = _torch_forward(skill)
+    prepared = skill.prepare(skill.example_inputs(2))
+    with pytest.raises(RuntimeError, match=r"logits \[1, .*for input_ids \[2,"), \
+            torch.inference_mode():
+        greedy_decode(lambda inputs: {"logits": forward(inputs).logits[:1]}, skill.model,
+                      prepared, 2)
