@@ -38,6 +38,6 @@ def store_results(warehouse: str, outcomes: Sequence[BenchmarkOutcome]) -> int:
 
 @task(name="store-models")
 def store_models(warehouse: str, entries: Sequence) -> int:
-    """Snapshot the catalog entries a run covered into `models` (latest snapshot wins)."""
+    """Snapshot catalog entries into `models` (latest snapshot wins)."""
     with Warehouse.open(warehouse) as wh:
         return wh.record_models([entry.as_dict() for entry in entries]).inserted
