@@ -179,13 +179,17 @@ def example_inputs(
         UnknownNameError: an unknown modality.
         ValueError: `batch_size` < 1.
     """
+    return _build(modality, batch_size, InputContext(config, feature_extractor, seed))
+
+
+def _build(modality: str, batch_size: int, context: InputContext) -> list[Any]:
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     try:
         builder = EXAMPLE_BUILDERS[modality]
     except KeyError:
         raise UnknownNameError("modality", modality, EXAMPLE_BUILDERS) from None
-    return builder(InputContext(config, feature_extractor, seed), batch_size)
+    return builder(context, batch_size)
 
 
 def calibration_inputs(
@@ -199,11 +203,5 @@ def calibration_inputs(
         UnknownNameError: an unknown modality.
         ValueError: `batch_size` < 1.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    try:
-        builder = EXAMPLE_BUILDERS[modality]
-    except KeyError:
-        raise UnknownNameError("modality", modality, EXAMPLE_BUILDERS) from None
-    return builder(InputContext(config, feature_extractor, seed + 1, CALIBRATION_SENTENCES),
-                   batch_size)
+    return _build(modality, batch_size,
+                  InputContext(config, feature_extractor, seed + 1, CALIBRATION_SENTENCES))

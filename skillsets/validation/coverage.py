@@ -476,12 +476,16 @@ def _tables(report: CoverageReport) -> list[tuple[str, list[str], list[list[str]
     return tables
 
 
+def _shown(model_types: Sequence[str], count: int, types_shown: int) -> str:
+    """The first `types_shown` types, and how many more there are."""
+    more = f" (+{count - types_shown})" if count > types_shown else ""
+    return ", ".join(model_types[:types_shown]) + more
+
+
 def _cause_rows(report: CoverageReport, types_shown: int) -> list[list[str]]:
     rows = []
     for c in report.causes:
-        shown = ", ".join(c.model_types[:types_shown]) + (
-            f" (+{c.count - types_shown})" if c.count > types_shown else ""
-        )
+        shown = _shown(c.model_types, c.count, types_shown)
         rows.append(
             [str(c.count), c.error_type, c.stage, c.cause, ", ".join(c.hardware), shown, c.hint]
         )
@@ -504,9 +508,7 @@ _CATEGORY_HEADER = [
 def _category_rows(report: CoverageReport, types_shown: int) -> list[list[str]]:
     rows = []
     for g in report.categories:
-        shown = ", ".join(g.model_types[:types_shown]) + (
-            f" (+{g.count - types_shown})" if g.count > types_shown else ""
-        )
+        shown = _shown(g.model_types, g.count, types_shown)
         rows.append(
             [
                 str(g.count),
