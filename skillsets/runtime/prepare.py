@@ -17,16 +17,11 @@ import numpy as np
 
 from hardware.names import UnknownNameError
 from skillsets.catalog import CatalogEntry
+from skillsets.runtime.config_keys import PLACEHOLDER_KEYS, find_config_value
 from skillsets.runtime.errors import SkillUnavailableError
 from skillsets.runtime.inputs import image_shape, sampling_rate
 from skillsets.runtime.processors import Preprocessors, missing_image_processor, vision_config
 
-#: Config keys holding the placeholder token a modality's features replace, in lookup order.
-PLACEHOLDER_KEYS: dict[str, tuple[str, ...]] = {
-    "image": ("image_token_id", "image_token_index", "image_patch_id"),
-    "audio": ("audio_token_id", "audio_token_index"),
-    "video": ("video_token_id", "video_token_index"),
-}
 #: Config keys of tokens that open / close a modality's span of placeholders.
 SPAN_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "image": (("vision_start_token_id", "image_start_token_id", "boi_token_id", "boi_token_index",
@@ -36,8 +31,6 @@ SPAN_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
               ("audio_end_token_id", "audio_eos_token_id", "eoa_token_id", "eoa_token_index")),
     "video": (("video_start_token_id",), ("video_end_token_id",)),
 }
-_TEXT_CONFIG_ATTRS = ("text_config", "decoder", "text_encoder", "decoder_config", "thinker_config",
-                      "vlm_config", "model_config")  # model_config: a TTS model before its vocoder
 
 
 @dataclass
@@ -70,18 +63,6 @@ def required_params(model: Any) -> list[str]:
     sig = inspect.signature(model.forward)
     return [n for n, p in sig.parameters.items()
             if p.default is p.empty and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
-
-
-def find_config_value(config: Any, keys: tuple[str, ...]) -> Any:
-    """The first of `keys` set on the config or on its text sub-config."""
-    for cfg in (config, *(getattr(config, a, None) for a in _TEXT_CONFIG_ATTRS)):
-        if cfg is None or isinstance(cfg, dict):
-            continue
-        for key in keys:
-            value = getattr(cfg, key, None)
-            if isinstance(value, int) and not isinstance(value, bool):
-                return value
-    return None
 
 
 def text_vocab_size(config: Any) -> int | None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from skillsets.catalog import CatalogEntry
+from skillsets.runtime.config_keys import PLACEHOLDER_KEYS, find_config_value
 
 log = logging.getLogger(__name__)
 
@@ -443,8 +444,6 @@ def _pretrained(loader: Any, path: Path) -> Any:
 def _reads_prompt(entry: CatalogEntry, config: Any) -> bool:
     """Audio language models read their features inside a text prompt of placeholder tokens,
     whatever their task (an audio LM's hidden states as features)."""
-    from skillsets.runtime.prepare import PLACEHOLDER_KEYS, find_config_value
-
     return entry.modality == "audio" and find_config_value(
         config, PLACEHOLDER_KEYS["audio"]) is not None
 

@@ -374,7 +374,7 @@ def _override_generation_config(model: Any, model_type: str) -> None:
 def _complete_generation_config(model: Any) -> None:
     """Fill what a checkpoint's generation_config.json would say: the token decoding starts
     from (encoder-decoders, transducers) and the padding token of batched generation."""
-    from skillsets.runtime.prepare import find_config_value
+    from skillsets.runtime.config_keys import find_config_value
 
     gen = getattr(model, "generation_config", None)
     if gen is None:
