@@ -73,6 +73,17 @@ def test_trend_frame_band_is_the_95_percent_interval_of_the_mean(results: pl.Dat
     assert single.height > 0 and single["ci_low"].null_count() == single.height
 
 
+def test_trend_frame_puts_each_run_at_its_first_measurement(results: pl.DataFrame) -> None:
+    # The history measures each batch size minutes apart within a run; the trend reads run by run.
+    assert results.group_by("run_id").agg(pl.col("measured_at").n_unique())["measured_at"].max() > 1
+    frame = charts.trend_frame(results)
+    first = results.group_by("run_id").agg(pl.col("measured_at").min().dt.epoch("ms").alias("at"))
+    placed = frame.group_by("run_id").agg(pl.col("measured_at").unique().alias("xs"))
+    joined = placed.join(first, on="run_id")
+    assert joined.height == results["run_id"].n_unique()
+    assert all(xs == [at] for xs, at in joined.select("xs", "at").iter_rows())
+
+
 def test_series_fits_find_exactly_the_planted_latency_changes(results: pl.DataFrame) -> None:
     fitted, change_points = series_fits(results)
     latency = change_points.filter(pl.col("metric") == "latency")

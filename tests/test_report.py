@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from history_data import SLOWER, shared_warehouse
+from history_data import ENVIRONMENT, SLOWER, shared_warehouse
 from typer.testing import CliRunner
 
 from cli.main import app
 from hardware.names import UnknownNameError
 from skillsets.tiers import TIERS
+from warehouse.records import RunRecord
 from warehouse.report import FORMATS, build_report, parse_formats
 from warehouse.store import Warehouse
 
@@ -68,6 +71,26 @@ def test_an_earlier_run_sees_neither_later_alerts_nor_later_history(
     assert f"runs in history: {SLOWER[2]}" in paths.summary_markdown
     assert [a["first_bad_run_id"] for a in paths.alert_rows] == ["run-02"]
     assert "bert on cpu" not in paths.html.read_text()
+
+
+def test_validate_runs_do_not_count_as_measured_history(
+    warehouse_path: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(warehouse_path, copy)
+    before = f"run-{SLOWER[2] - 1:02d}"
+    with Warehouse.open(copy) as wh:
+        at = wh.query("SELECT started_at FROM runs WHERE run_id = $id", {"id": before})[0, 0]
+        for day in range(SLOWER[2]):
+            wh.record_run(RunRecord(
+                run_id=f"validate-{day:02d}", flow="validate", started_at=at - timedelta(hours=day),
+                ended_at=at - timedelta(hours=day) + timedelta(minutes=5), status="completed",
+                git_sha="0" * 40, environment_id=ENVIRONMENT.environment_id,
+            ))
+        paths = build_report(wh, before, output_dir=tmp_path, formats="json", tiers=TIERS)
+    # The validate runs store compatibility only: they do not count, so they take no measured
+    # run's place among the HISTORY_RUNS the charts look back over.
+    assert f"- measured runs in history: {SLOWER[2]}" in paths.summary_markdown
 
 
 def test_unknown_run_and_format_say_what_exists(warehouse_path: Path, tmp_path: Path) -> None:

@@ -89,7 +89,9 @@ def trend_frame(results: pl.DataFrame) -> pl.DataFrame:
 
     Adds `series` (a label for the series within one model/hardware/metric), `ci_low`/`ci_high`
     (the 95% confidence interval of the mean, `mean +- 1.96 * stdev / sqrt(n)`, null where the row
-    has no stdev or fewer than two samples) and turns `measured_at` into epoch milliseconds.
+    has no stdev or fewer than two samples) and puts every row at its run's first measurement
+    (`measured_at`, epoch milliseconds): a trend is read run by run, and one run's batch sizes,
+    measured seconds apart, belong at one x.
     """
     has_spread = pl.col("stdev").is_not_null() & (pl.col("n").fill_null(0) > 1)
     center = pl.coalesce("mean", "value")
@@ -100,7 +102,7 @@ def trend_frame(results: pl.DataFrame) -> pl.DataFrame:
         "value",
         "unit",
         "n",
-        _epoch_ms("measured_at"),
+        _epoch_ms("measured_at").min().over("run_id"),
         _series_label(),
         pl.when(has_spread).then(center - half).alias("ci_low"),
         pl.when(has_spread).then(center + half).alias("ci_high"),
@@ -167,7 +169,12 @@ def trend_chart(
             fitted.select(*SERIES_KEY, "run_id", *trend_columns),
             on=[*SERIES_KEY, "run_id"], how="left",
         )
-    x = alt.X("measured_at:T", title="measured at", axis=alt.Axis(format="%b %d"))
+    # Date and time: runs of one day differ by their time, and Vega's own per-span format labels
+    # a single run by its milliseconds.
+    x = alt.X(
+        "measured_at:T", title="run (first measurement)",
+        axis=alt.Axis(format="%b %d %H:%M", labelOverlap=True),
+    )
     color = alt.Color("series:N", title="series")
     base = alt.Chart(points.select(*compact, "ci_low", "ci_high", *trend_columns))
     base = base.transform_filter(picked)
@@ -183,7 +190,7 @@ def trend_chart(
         tooltip=[
             "series:N",
             "run_id:N",
-            alt.Tooltip("measured_at:T", format="%Y-%m-%d %H:%M"),
+            alt.Tooltip("measured_at:T", format="%Y-%m-%d %H:%M", title="run"),
             alt.Tooltip("value:Q", format=".4g"),
         ],
     )

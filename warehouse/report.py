@@ -32,7 +32,8 @@ from warehouse.store import Warehouse
 
 TEMPLATES = Path(__file__).parent / "templates"
 SEVERITY_ORDER = ("critical", "high", "medium", "low")
-#: Runs of history the charts look back over (the report run and those before it).
+#: Runs of history the charts look back over: runs that stored results (a validate run stores
+#: compatibility only), the report run's and those before it.
 HISTORY_RUNS = 60
 #: Models offered in the trend chart (alerted ones first, then the biggest movers): the page
 #: embeds every point of every offered series, so this bounds its size.
@@ -186,7 +187,9 @@ def read_report_data(
     at = run["started_at"] if run else datetime.now(UTC)
     checked_by = (run["ended_at"] or datetime.now(UTC)) if run else datetime.now(UTC)
     scope = wh.query(
-        "SELECT run_id FROM runs WHERE started_at <= $at ORDER BY started_at DESC LIMIT $n",
+        "SELECT run_id FROM runs WHERE started_at <= $at "
+        "AND run_id IN (SELECT DISTINCT run_id FROM results) "
+        "ORDER BY started_at DESC LIMIT $n",
         {"at": at, "n": HISTORY_RUNS},
     )["run_id"].to_list()
     params = {"runs": scope}
@@ -475,7 +478,7 @@ def summary_markdown(
         f"- open alerts: **{head['open_alerts']}**",
         f"- model types measured: {head['models']}, series: {head['series']}",
         f"- compatibility pass rate: {head['pass_rate']}",
-        f"- runs in history: {head['runs']}",
+        f"- measured runs in history: {head['runs']}",
         "",
         "## Alerts",
         "",
