@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from marks import needs_openvino
+from marks import needs_openvino, openvino_skill
 
-from hardware.registry import probe
 from skillsets.runtime import load_skill
 from skillsets.runtime.errors import UnsupportedCombinationError
 
@@ -21,9 +20,7 @@ MODELS = ("canary", "moonshine", "nllb-moe")
 
 @pytest.fixture(scope="module", params=MODELS)
 def skill(request):
-    if not probe("openvino").available:
-        pytest.skip("openvino is not available here")
-    return load_skill(request.param, "openvino")
+    return openvino_skill(request.param)
 
 
 @needs_openvino

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from marks import needs_openvino
+from marks import needs_openvino, openvino_skill
 
 from hardware.names import UnknownNameError
-from hardware.registry import probe
 from skillsets.runtime import load_skill
 from skillsets.runtime.decode import (
     GENERATED_TOKEN_VALUES,
@@ -31,9 +30,7 @@ MODELS = ("t5", "whisper")
 
 @pytest.fixture(scope="module", params=MODELS)
 def skill(request):
-    if not probe("openvino").available:
-        pytest.skip("openvino is not available here")
-    return load_skill(request.param, "openvino")
+    return openvino_skill(request.param)
 
 
 @needs_openvino
@@ -109,9 +106,7 @@ CONDITIONED = ("llava", "git", "kosmos-2")
 
 @pytest.fixture(scope="module", params=CONDITIONED)
 def conditioned(request):
-    if not probe("openvino").available:
-        pytest.skip("openvino is not available here")
-    return load_skill(request.param, "openvino")
+    return openvino_skill(request.param)
 
 
 def _torch_forward(skill):
