@@ -187,6 +187,21 @@ def test_inputs_of_other_shapes_run_on_a_conversion_at_those_shapes():
     assert list(executor._by_shapes) == [((4, 3),)]
 
 
+@needs_openvino
+def test_the_traced_shapes_still_run_after_other_shapes_were_rejected():
+    # OpenVINO's CPU plugin leaves a compiled model that rejected inputs unable to run even the
+    # shapes it was traced at (llava and dbrx failed their batch of 1 after a batch of 2 so);
+    # the executor compiles anew after a rejection. It takes a run before the rejection.
+    executor = OpenVinoExecutor(Packed(), {"x": torch.randn(2, 3)}, frozenset())
+    with torch.inference_mode():
+        executor({"x": torch.randn(2, 3)})
+        executor({"x": torch.randn(4, 3)})
+        x = torch.randn(2, 3)
+        out = executor({"x": x})["out"]
+    assert torch.equal(out, x.reshape(1, 6) * 2)
+    assert list(executor._by_shapes) == [((4, 3),)]  # the traced conversion ran it
+
+
 class Backbone(torch.nn.Module):
     """Returns its feature maps as a tuple, as transformers' backbones do."""
 

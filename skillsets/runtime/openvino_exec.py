@@ -295,7 +295,11 @@ class OpenVinoExecutor:
             calls = [tuple(c[n].numpy() for n in self.input_names) for c in calibration or []]
             ov_model = compress_openvino(ov_model, precision, calls)
         self.weight_memory, self.matmul_weight_memory = openvino_weight_bytes(ov_model)
-        self.compiled = core.compile_model(ov_model, DEVICE, {"INFERENCE_PRECISION_HINT": hint})
+        # The converted model shares the torch weights' memory (convert_model's default), so
+        # keeping it for a recompilation (`_recompile`) costs little.
+        self._compile = functools.partial(
+            core.compile_model, ov_model, DEVICE, {"INFERENCE_PRECISION_HINT": hint})
+        self.compiled = self._compile()
         self.execution_precision = self.compiled.get_property(
             "INFERENCE_PRECISION_HINT"
         ).get_type_name()
@@ -317,10 +321,22 @@ class OpenVinoExecutor:
         self._by_shapes: dict[tuple[tuple[int, ...], ...], OpenVinoExecutor] = {}
 
     def _request(self) -> Any:
-        request = getattr(self._local, "request", None)
-        if request is None:
-            request = self._local.request = self.compiled.create_infer_request()
+        compiled, request = getattr(self._local, "request", (None, None))
+        if compiled is not self.compiled:  # none yet on this thread, or made before a recompile
+            request = self.compiled.create_infer_request()
+            self._local.request = (self.compiled, request)
         return request
+
+    def _recompile(self) -> None:
+        """Compile the converted model anew, for a compiled model that rejected inputs.
+
+        OpenVINO's CPU plugin (2026.4) leaves a compiled model that rejected inputs broken: its
+        requests, new ones too, then reject the shapes it ran before (measured on llava: a
+        batch of 2 rejected by a trace of batch 1, then the batch of 1 rejected by the same
+        reshape node; a fresh compilation runs it). Each thread's next call makes its request
+        on the new one.
+        """
+        self.compiled = self._compile()
 
     def __call__(self, prepared: dict[str, Any]) -> dict[str, Any]:
         """Run the compiled model on `prepared`'s tensors (named as at conversion).
@@ -340,6 +356,7 @@ class OpenVinoExecutor:
         try:
             result = self._request().infer(inputs)
         except RuntimeError as exc:  # the plugin's first line is its source file; say more
+            self._recompile()
             if shapes != self._shapes:
                 model, params, precision = self._source
                 # Callers run under inference_mode, whose tensors torch.jit.trace cannot trace.
