@@ -13,12 +13,16 @@ from marks import needs_openvino
 
 from skillsets.runtime.errors import SkillUnavailableError
 from skillsets.runtime.openvino_exec import (
+    MAX_CONVERSIONS,
     OpenVinoExecutor,
     _cat,
     _histc,
     _nan_to_num,
     _unfold,
+    kept_sizes,
 )
+from skillsets.validation.causes import classify
+from skillsets.validation.coverage import normalise_message
 
 
 class Diff(torch.nn.Module):
@@ -217,3 +221,51 @@ def test_a_list_of_tensors_comes_back_as_that_list():
     assert [t.shape for t in out["feature_maps"]] == [(2, 3), (2,)]
     assert torch.allclose(out["feature_maps"][0], x * 2)
     assert torch.allclose(out["feature_maps"][1], x.mean(-1))
+
+
+class Unrolled(torch.nn.Module):
+    """A Python loop over the sequence, which tracing unrolls to the traced length (as Mamba's
+    reference scan): the compiled model runs longer inputs and returns the traced length."""
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"out": torch.stack([x[:, i] * 2 for i in range(x.shape[1])], dim=1)}
+
+
+@needs_openvino
+def test_outputs_that_kept_the_traced_length_run_again_on_a_conversion_at_the_new_shapes():
+    executor = OpenVinoExecutor(Unrolled(), {"x": torch.randn(1, 4, 3)}, frozenset())
+    x = torch.randn(1, 6, 3)
+    with torch.inference_mode():
+        kept = executor.compiled.create_infer_request().infer([x.numpy()])[0]
+        out = executor({"x": x})["out"]
+    assert kept.shape == (1, 4, 3)  # what the trace runs without rejecting the input
+    assert torch.equal(out, x * 2)
+    assert list(executor._by_shapes) == [((1, 6, 3),)]
+
+
+def test_kept_sizes_are_told_from_outputs_that_follow_the_inputs():
+    # the traced length 4 stayed in the sequence dimension while the input grew to 6
+    assert kept_sizes(((1, 4),), ((1, 4, 8),), ((1, 6),), ((1, 4, 8),))
+    # the traced batch of 1 stayed while the input's batch became 2
+    assert kept_sizes(((1, 4),), ((1, 4, 8),), ((2, 4),), ((1, 4, 8),))
+    assert not kept_sizes(((1, 4),), ((1, 4, 8),), ((2, 6),), ((2, 6, 8),))
+    # a pooled output (batch, hidden) whose hidden size equals the traced length is no sign
+    assert not kept_sizes(((2, 8),), ((2, 8), (2, 5, 8)), ((2, 5),), ((2, 8), (2, 5, 8)))
+    # GIT-like: the text follows behind image positions; no output size was an input size
+    assert not kept_sizes(((1, 4),), ((1, 20, 8),), ((1, 5),), ((1, 21, 8),))
+    # GIT from its start token: a length of 1 grew, the batch of 1 did not change
+    assert not kept_sizes(((1, 1), (1, 3, 4, 4)), ((1, 17, 8),), ((1, 2), (1, 3, 4, 4)),
+                          ((1, 18, 8),))
+
+
+@needs_openvino
+def test_a_trace_that_needs_a_conversion_per_shape_stops_with_its_cause():
+    executor = OpenVinoExecutor(Unrolled(), {"x": torch.randn(1, 2, 3)}, frozenset())
+    with torch.inference_mode():
+        for length in range(3, 3 + MAX_CONVERSIONS):
+            executor({"x": torch.randn(1, length, 3)})
+        with pytest.raises(SkillUnavailableError, match="keeps sizes of its example") as info:
+            executor({"x": torch.randn(1, 3 + MAX_CONVERSIONS, 3)})
+    assert len(executor._by_shapes) == MAX_CONVERSIONS
+    cause = classify("SkillUnavailableError", "openvino", normalise_message(str(info.value), "x"))
+    assert cause.name == "openvino-trace-kept-sizes"

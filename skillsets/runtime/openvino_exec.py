@@ -28,6 +28,14 @@ from skillsets.runtime.quantize import (
 #: The OpenVINO device skills compile for.
 DEVICE = "CPU"
 
+#: Input or output shapes, one tuple per tensor in order.
+Shapes = tuple[tuple[int, ...], ...]
+
+#: Conversions one executor makes at other input shapes before it refuses. A trace that keeps
+#: its example's sequence length needs one per generated token and batch size (dbrx, mamba:
+#: 3-6 s each on the tiny models, and 16 of them passed the 4 GiB a validation may use).
+MAX_CONVERSIONS = 4
+
 
 def _histc(input: Any, bins: int = 100, min: float = 0, max: float = 0, **_: Any) -> Any:
     """`torch.histc` out of ops OpenVINO's PyTorch frontend converts (it has no `aten::histc`).
@@ -199,9 +207,31 @@ def conversion_cause(exc: BaseException) -> str:
     return first
 
 
-def _shapes(tensors: dict[str, Any]) -> tuple[tuple[int, ...], ...]:
+def _shapes(tensors: dict[str, Any]) -> Shapes:
     """The shapes of `tensors`, in their order: the key of a conversion's input shapes."""
     return tuple(tuple(v.shape) for v in tensors.values())
+
+
+def kept_sizes(traced_in: Shapes, traced_out: Shapes, new_in: Shapes, new_out: Shapes) -> bool:
+    """Whether outputs computed at inputs of new shapes kept a size of the traced example.
+
+    A trace can bake an input size into the graph without making the compiled model reject
+    other sizes (a Python loop over the sequence unrolled to the traced length, as Mamba's
+    reference scan; an attention mask built from Python ints): it runs, and returns the traced
+    sizes. Kept means an output's batch dimension held the traced batch of an input whose
+    batch changed, or the sequence dimension of an output shaped (batch, sequence, features)
+    held the traced size (above 1, too common to tell) of another input dimension that
+    changed, and still holds it. A false positive costs a conversion at the new shapes, never
+    a wrong output.
+    """
+    pairs = [(t, n) for t, n in zip(traced_in, new_in, strict=True) if len(t) == len(n) and t]
+    batches = {t[0] for t, n in pairs if t[0] != n[0]}
+    sizes = {v for t, n in pairs for v, w in zip(t[1:], n[1:], strict=True) if v != w and v > 1}
+    return any(
+        (len(t) == len(n) and t and t[0] == n[0] and t[0] in batches)
+        or (len(t) == len(n) >= 3 and t[1] == n[1] and t[1] in sizes)
+        for t, n in zip(traced_out, new_out, strict=True)
+    )
 
 
 class _TensorOutputs:
@@ -282,6 +312,8 @@ class OpenVinoExecutor:
             for i in (range(len(reference[k])) if isinstance(reference[k], list) else [0])
         ]
         self.input_names = list(example)
+        self._out_shapes: Shapes = tuple(
+            tuple((reference[n] if i is None else reference[n][i]).shape) for n, i in self.outputs)
         wrapper = _TensorOutputs(model, self.input_names, self.outputs, no_cache).module
         try:
             with traceable_ops():
@@ -318,7 +350,7 @@ class OpenVinoExecutor:
         # What a re-conversion at other input shapes needs (`__call__`).
         self._source = (model, params, precision)
         self._shapes = _shapes(example)
-        self._by_shapes: dict[tuple[tuple[int, ...], ...], OpenVinoExecutor] = {}
+        self._by_shapes: dict[Shapes, OpenVinoExecutor] = {}
 
     def _request(self) -> Any:
         compiled, request = getattr(self._local, "request", (None, None))
@@ -338,13 +370,47 @@ class OpenVinoExecutor:
         """
         self.compiled = self._compile()
 
+    def conversion_at(self, prepared: dict[str, Any]) -> OpenVinoExecutor:
+        """The conversion traced at exactly `prepared`'s input shapes: this one at the traced
+        shapes, else one converted at them (once per distinct shapes, kept).
+
+        For inputs the compiled model rejects, and for outputs that kept the traced sizes
+        (`kept_sizes`). Each conversion is a trace, a conversion and a compilation.
+
+        Raises:
+            SkillUnavailableError: `MAX_CONVERSIONS` were made already.
+        """
+        import torch
+
+        shapes = _shapes({name: prepared[name] for name in self.input_names})
+        if shapes == self._shapes:
+            return self
+        other = self._by_shapes.get(shapes)
+        if other is None:
+            if len(self._by_shapes) >= MAX_CONVERSIONS:
+                model = type(self._source[0]).__name__
+                raise SkillUnavailableError(
+                    f"openvino's trace of {model} keeps sizes of its example "
+                    f"{dict(zip(self.input_names, self._shapes, strict=True))}: each new input "
+                    f"shape needs its own conversion, and {MAX_CONVERSIONS} were made (inputs "
+                    f"now {dict(zip(self.input_names, shapes, strict=True))}); a Python loop over "
+                    "the sequence or a size read as an int in the traced code")
+            model, params, precision = self._source
+            # Callers run under inference_mode, whose tensors torch.jit.trace cannot trace.
+            with torch.inference_mode(False):
+                example = {name: prepared[name].clone() for name in self.input_names}
+                other = OpenVinoExecutor(model, example, params, precision)
+            self._by_shapes[shapes] = other
+        return other
+
     def __call__(self, prepared: dict[str, Any]) -> dict[str, Any]:
         """Run the compiled model on `prepared`'s tensors (named as at conversion).
 
         Some traces bake the example's shapes into the graph (a reshape to a size read from a
         tensor: the vision towers that pack every image's patches into one sequence, sized by
-        `grid_thw`). When the compiled model rejects inputs of other shapes, the model is
-        converted again at those shapes, once per distinct shapes, and that one runs them.
+        `grid_thw`). When the compiled model rejects inputs of other shapes, or runs them and
+        returns outputs that kept the traced sizes (`kept_sizes`), the model is converted
+        again at those shapes (`conversion_at`), and that one runs them.
         """
         import torch
 
@@ -358,13 +424,7 @@ class OpenVinoExecutor:
         except RuntimeError as exc:  # the plugin's first line is its source file; say more
             self._recompile()
             if shapes != self._shapes:
-                model, params, precision = self._source
-                # Callers run under inference_mode, whose tensors torch.jit.trace cannot trace.
-                with torch.inference_mode(False):
-                    example = {name: prepared[name].clone() for name in self.input_names}
-                    other = OpenVinoExecutor(model, example, params, precision)
-                self._by_shapes[shapes] = other
-                return other(prepared)
+                return self.conversion_at(prepared)(prepared)
             named = dict(zip(self.input_names, shapes, strict=True))
             raise RuntimeError(
                 f"openvino inference rejected the inputs {named}: {conversion_cause(exc)}"
@@ -376,4 +436,7 @@ class OpenVinoExecutor:
                 out[name] = tensor
             else:
                 out.setdefault(name, []).append(tensor)
+        got = tuple(tuple(result[i].shape) for i in range(len(self.outputs)))
+        if shapes != self._shapes and kept_sizes(self._shapes, self._out_shapes, shapes, got):
+            return self.conversion_at(prepared)(prepared)
         return out

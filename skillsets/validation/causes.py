@@ -108,6 +108,16 @@ CAUSES: tuple[Cause, ...] = (
         "openvino",
     ),
     Cause(
+        "openvino-trace-kept-sizes",
+        "the OpenVINO trace keeps sizes of its example (a loop over the sequence unrolled, a "
+        "mask built from Python ints): every new input shape needs its own conversion, past "
+        "the runtime's limit",
+        "keep the size symbolic in the traced code path, or export with dynamic shapes "
+        "(torch.export); the limit is skillsets/runtime/openvino_exec.py MAX_CONVERSIONS",
+        r"keeps sizes of its example",
+        hardware="openvino",
+    ),
+    Cause(
         "openvino-inference-rejected",
         "the compiled model rejects the run's inputs (a shape or type fixed at conversion)",
         "convert with dynamic input shapes, or convert at the shapes the run uses; the record's "
