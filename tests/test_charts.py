@@ -171,3 +171,17 @@ def test_hardware_comparison_opens_on_the_model_measured_on_most_backends(
     assert params["cmp_metric"]["value"] == "latency"
     svg = vl_convert.vegalite_to_svg(spec, vl_version=vegalite_version())
     assert "latency p50 (ms)" in svg
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (None, "no baseline yet: no series has an earlier run"),
+    (0.04, "no series got faster"),
+])
+def test_movers_say_whether_nothing_got_faster_or_nothing_had_a_baseline(change, message):
+    movers = pl.DataFrame({
+        "model_type": ["bert"], "hardware": ["cpu"], "size": ["tiny"], "batch_size": [1],
+        "precision": ["fp32"], "latest_ms": [12.5], "change": [change],
+    }, schema_overrides={"change": pl.Float64})
+    spec = charts.movers_chart(movers).to_dict()
+    svg = vl_convert.vegalite_to_svg(spec, vl_version=vegalite_version())
+    assert message in svg

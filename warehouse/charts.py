@@ -505,9 +505,10 @@ def movers_chart(movers: pl.DataFrame, *, top: int = 10) -> alt.HConcatChart | a
         )
     )
     if improved.is_empty():
-        right = placeholder("Most improved vs baseline", "no series got faster").properties(
-            width=300
-        )
+        # `change` is null for a series without an earlier run to compare with.
+        why = ("no baseline yet: no series has an earlier run" if data["change"].is_null().all()
+               else "no series got faster")
+        right = placeholder("Most improved vs baseline", why).properties(width=300)
     else:
         right = (
             alt.Chart(improved, title="Most improved vs baseline", width=300, height=alt.Step(18))
