@@ -370,6 +370,10 @@ class OpenVinoExecutor:
         """
         self.compiled = self._compile()
 
+    def _named(self, shapes: Shapes) -> dict[str, tuple[int, ...]]:
+        """`shapes` by input name, for messages."""
+        return dict(zip(self.input_names, shapes, strict=True))
+
     def conversion_at(self, prepared: dict[str, Any]) -> OpenVinoExecutor:
         """The conversion traced at exactly `prepared`'s input shapes: this one at the traced
         shapes, else one converted at them (once per distinct shapes, kept).
@@ -388,13 +392,12 @@ class OpenVinoExecutor:
         other = self._by_shapes.get(shapes)
         if other is None:
             if len(self._by_shapes) >= MAX_CONVERSIONS:
-                model = type(self._source[0]).__name__
                 raise SkillUnavailableError(
-                    f"openvino's trace of {model} keeps sizes of its example "
-                    f"{dict(zip(self.input_names, self._shapes, strict=True))}: each new input "
-                    f"shape needs its own conversion, and {MAX_CONVERSIONS} were made (inputs "
-                    f"now {dict(zip(self.input_names, shapes, strict=True))}); a Python loop over "
-                    "the sequence or a size read as an int in the traced code")
+                    f"openvino's trace of {type(self._source[0]).__name__} keeps sizes of its "
+                    f"example {self._named(self._shapes)}: each new input shape needs its own "
+                    f"conversion, and {MAX_CONVERSIONS} were made (inputs now "
+                    f"{self._named(shapes)}); a Python loop over the sequence or a size read as "
+                    "an int in the traced code")
             model, params, precision = self._source
             # Callers run under inference_mode, whose tensors torch.jit.trace cannot trace.
             with torch.inference_mode(False):
@@ -425,10 +428,15 @@ class OpenVinoExecutor:
             self._recompile()
             if shapes != self._shapes:
                 return self.conversion_at(prepared)(prepared)
-            named = dict(zip(self.input_names, shapes, strict=True))
             raise RuntimeError(
-                f"openvino inference rejected the inputs {named}: {conversion_cause(exc)}"
+                f"openvino inference rejected the inputs {self._named(shapes)}: "
+                f"{conversion_cause(exc)}"
             ) from exc
+        if shapes != self._shapes and kept_sizes(  # a benchmark's traced shapes skip this
+                self._shapes, self._out_shapes, shapes,
+                tuple(tuple(result[i].shape) for i in range(len(self.outputs)))):
+            # checked before the outputs are copied out, which would then be thrown away
+            return self.conversion_at(prepared)(prepared)
         out: dict[str, Any] = {}
         for position, (name, index) in enumerate(self.outputs):
             tensor = torch.from_numpy(result[position].copy())
@@ -436,7 +444,4 @@ class OpenVinoExecutor:
                 out[name] = tensor
             else:
                 out.setdefault(name, []).append(tensor)
-        got = tuple(tuple(result[i].shape) for i in range(len(self.outputs)))
-        if shapes != self._shapes and kept_sizes(self._shapes, self._out_shapes, shapes, got):
-            return self.conversion_at(prepared)(prepared)
         return out
