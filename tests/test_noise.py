@@ -116,7 +116,14 @@ def test_the_report_lists_each_series_noise_and_the_ones_too_noisy() -> None:
                           hardware="cpu", benchmark="inference", metric="latency", unit="ms",
                           value=float(loud[night]), measured_at=start + timedelta(days=night))
              for night in range(27, 30)]
-    table = noise_rows(records_frame("results", rows))
+    # A memory increase that is 0 on some nights: no relative spread, so not listed, but counted.
+    rows += [ResultRecord(run_id=f"r{night}", environment_id=ENV, model_type="bert",
+                          hardware="cpu", benchmark="inference", metric="memory_increase",
+                          unit="MiB", value=float(night % 2), measured_at=start + timedelta(days=night))
+             for night in range(30)]
+    noise = noise_rows(records_frame("results", rows))
+    table = noise.rows
+    assert noise.without_cv == [("bert/cpu/fp32/tiny/1/inference/memory_increase", "memory_increase")]
     assert [r["series"] for r in table] == [
         "gpt2/cpu/fp32/tiny/1/inference/latency", "bert/cpu/fp32/tiny/1/inference/latency",
         "vit/cpu/fp32/tiny/1/inference/latency"]
@@ -131,7 +138,7 @@ def test_the_report_lists_each_series_noise_and_the_ones_too_noisy() -> None:
 
     head = {"run_id": "r29", "run_started": None, "models": 3, "open_alerts": 0,
             "pass_rate": None, "runs": 30, "series": 3}
-    page = render_html(head, [], [], {}, {}, table)
+    page = render_html(head, [], [], {}, {}, noise)
     at = page.index('id="noise-summary"')
     summary = page[at:page.index("</p>", at)]
     assert "<strong>1 too noisy to resolve a 10% step</strong>" in summary
@@ -139,3 +146,6 @@ def test_the_report_lists_each_series_noise_and_the_ones_too_noisy() -> None:
     at = page.index('id="noisy-table"')
     noisy = page[at:page.index("</table>", at)]
     assert "gpt2/cpu" in noisy and "vit/cpu" not in noisy and "bert/cpu" not in noisy
+    at = page.index('id="noise-left-out"')
+    left_out = page[at:page.index("</p>", at)]
+    assert "1 more series are not listed" in left_out and "(memory_increase)" in left_out

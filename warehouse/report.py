@@ -429,25 +429,45 @@ def alert_rows(alerts: pl.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
-def noise_rows(history: pl.DataFrame) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class NoiseTable:
+    """The report's noise section: `rows` (see `noise_rows`) and the series left out of them,
+    `without_cv` (series key, metric), whose values reach 0 or below and so have no relative
+    spread (a count of 0 errors, a memory increase of 0)."""
+
+    rows: list[dict[str, Any]]
+    without_cv: list[tuple[str, str]]
+
+    @property
+    def left_out_metrics(self) -> list[str]:
+        """The metrics of the left-out series, each once, sorted."""
+        return sorted({metric for _, metric in self.without_cv})
+
+
+def noise_rows(history: pl.DataFrame) -> NoiseTable:
     """Each judged series' noise over the report's history (`warehouse.noise`), noisiest first:
     `series`, `runs`, `cv`, `detectable_step` (None: too little history), `known` (enough runs
-    to say) and `resolves` (a 10% step). Series with a value <= 0 have no CV and are left
-    out."""
+    to say) and `resolves` (a 10% step). Series with a value <= 0 have no CV: they are counted
+    in `NoiseTable.without_cv`, so the section can say how many it does not list."""
     rows = []
+    without_cv = []
     for key, group in measurements(history).sort("measured_at").group_by(
         list(SERIES_KEY), maintain_order=True
     ):
+        name = "/".join(str(k) for k in key)
         try:
             noise = series_noise(group["value"].to_numpy())
         except ValueError:
+            without_cv.append((name, str(group["metric"][0])))
             continue
-        rows.append({"series": "/".join(str(k) for k in key), "runs": noise.runs,
+        rows.append({"series": name, "runs": noise.runs,
                      "cv": noise.cv, "detectable_step": noise.detectable_step,
                      "known": noise.known, "resolves": noise.resolves(RESOLVE_STEP)})
     rows.sort(key=lambda r: (not r["known"], -r["detectable_step"], -r["cv"], r["series"]))
-    return [{**r, "detectable_step": None if math.isinf(r["detectable_step"]) else
-             r["detectable_step"]} for r in rows]
+    return NoiseTable(
+        rows=[{**r, "detectable_step": None if math.isinf(r["detectable_step"]) else
+               r["detectable_step"]} for r in rows],
+        without_cv=without_cv)
 
 
 def summary(data: ReportData) -> dict[str, Any]:
@@ -512,10 +532,10 @@ def render_html(
     hardware: Sequence[dict[str, Any]],
     specs: dict[str, dict[str, Any]],
     exports: dict[str, dict[str, str]],
-    noise: Sequence[dict[str, Any]] = (),
+    noise: NoiseTable | None = None,
 ) -> str:
     """The self-contained page: Vega libraries inlined, one embedded spec per chart; `noise`:
-    `noise_rows`."""
+    `noise_rows` (none: an empty section)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,
@@ -526,7 +546,9 @@ def render_html(
         summary=head,
         alerts=alerts,
         hardware_rows=hardware,
-        noise_rows=noise,
+        noise_rows=noise.rows if noise else [],
+        noise_left_out=noise.without_cv if noise else [],
+        noise_left_out_metrics=noise.left_out_metrics if noise else [],
         resolve_step=RESOLVE_STEP,
         min_noise_runs=MIN_NOISE_RUNS,
         charts=[{"name": n, "spec": s, "exports": exports.get(n, {})} for n, s in specs.items()],
