@@ -185,3 +185,19 @@ def test_movers_say_whether_nothing_got_faster_or_nothing_had_a_baseline(change,
     spec = charts.movers_chart(movers).to_dict()
     svg = vl_convert.vegalite_to_svg(spec, vl_version=vegalite_version())
     assert message in svg
+
+
+def test_scaling_chart_says_which_line_is_which_without_tooltips(
+    all_results: pl.DataFrame,
+) -> None:
+    """A PNG has no tooltips: the subtitle names the dashed and solid lines, and the shape legend
+    names each precision and batch size of a hardware's lines."""
+    frame = charts.scaling_frame(all_results)
+    assert sorted(frame["line"].unique().to_list()) == sorted(
+        f"fp32, batch {b}" for b in frame["batch_size"].unique().to_list())
+    spec = charts.throughput_scaling_chart(all_results).to_dict()
+    svg = vl_convert.vegalite_to_svg(spec, vl_version=vegalite_version())
+    assert "dashed: ideal (the sequential throughput x workers)" in svg
+    assert "precision, batch" in svg
+    for line in frame.filter(pl.col("model_type") == "bert")["line"].unique().to_list():
+        assert line in svg

@@ -331,7 +331,8 @@ def scaling_frame(results: pl.DataFrame) -> pl.DataFrame:
 
     Returns:
         Columns model_type, hardware, precision, batch_size, workers, value (items/s), ideal
-        (sequential throughput x workers: perfect scaling) and run_id.
+        (sequential throughput x workers: perfect scaling), run_id and line (`fp32, batch 1`:
+        what tells a hardware's lines apart).
     """
     group = ["run_id", "model_type", "hardware", "precision", "batch_size"]
     rows = results.filter(pl.col("benchmark") == "throughput")
@@ -357,8 +358,9 @@ def scaling_frame(results: pl.DataFrame) -> pl.DataFrame:
         points.sort("measured_at")
         .group_by(series, maintain_order=True)
         .last()
-        .with_columns((pl.col("sequential") * pl.col("workers")).alias("ideal"))
-        .select(*series, "value", "ideal", "run_id")
+        .with_columns((pl.col("sequential") * pl.col("workers")).alias("ideal"),
+                      pl.format("{}, batch {}", "precision", "batch_size").alias("line"))
+        .select(*series, "value", "ideal", "run_id", "line")
         .sort(series)
     )
 
@@ -367,7 +369,9 @@ def throughput_scaling_chart(results: pl.DataFrame) -> alt.LayerChart | alt.Char
     """Throughput against concurrent workers, per hardware, with the ideal linear scaling.
 
     See `scaling_frame` for where the points come from. The dashed lines are perfect scaling
-    from the sequential throughput. A control picks the model.
+    from the sequential throughput. A hardware has a line per precision and batch size, told
+    apart by the points' shape (its legend), and the subtitle says which line is which, so a
+    picture without tooltips (the PNG) reads too. A control picks the model.
     """
     title = "Throughput scaling with concurrent workers"
     data = scaling_frame(results)
@@ -379,11 +383,13 @@ def throughput_scaling_chart(results: pl.DataFrame) -> alt.LayerChart | alt.Char
     x = alt.X("workers:Q", title="concurrent workers", axis=alt.Axis(tickMinStep=1))
     color = alt.Color("hardware:N", title="hardware")
     detail = alt.Detail(["precision:N", "batch_size:O"])
-    measured = base.mark_line(point=True).encode(
+    measured_line = base.mark_line().encode(
+        x=x, y=alt.Y("value:Q", title="throughput (items/s)"), color=color, detail=detail)
+    measured = base.mark_point(filled=True, size=60).encode(
         x=x,
-        y=alt.Y("value:Q", title="throughput (items/s)"),
+        y="value:Q",
         color=color,
-        detail=detail,
+        shape=alt.Shape("line:N", title="precision, batch"),
         tooltip=[
             "hardware:N", "precision:N", "batch_size:O", "workers:Q",
             alt.Tooltip("value:Q", format=".4g", title="items/s"),
@@ -393,7 +399,10 @@ def throughput_scaling_chart(results: pl.DataFrame) -> alt.LayerChart | alt.Char
     ideal = base.mark_line(strokeDash=[4, 4], opacity=0.5).encode(
         x=x, y="ideal:Q", color=color, detail=detail
     )
-    return alt.layer(ideal, measured, title=title, width=WIDTH, height=HEIGHT).add_params(model)
+    heading = alt.Title(title, subtitle="solid: measured; dashed: ideal (the sequential "
+                        "throughput x workers); point shape: precision and batch size")
+    return alt.layer(ideal, measured_line, measured, title=heading, width=WIDTH,
+                     height=HEIGHT).add_params(model)
 
 
 def compatibility_heatmap(matrix: pl.DataFrame) -> alt.LayerChart | alt.Chart:
