@@ -24,7 +24,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
 COMBINATIONS = (
-    ("cpu", "fp32"), ("cpu", "int8-wo"),
+    ("cpu", "fp32"), ("cpu", "int8-wo"), ("cpu", "int4-wo"),
     ("openvino", "fp32"), ("openvino", "int8-wo"), ("openvino", "int4-wo"),
 )
 

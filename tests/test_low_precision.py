@@ -1,6 +1,6 @@
 """The low-precision axis: quality against fp32 next to speed, weight memory as run, and
-weight-only int8/int4 through NNCF (OpenVINO) and torchao (torch cpu); a combination that cannot
-run is an `unsupported` row with its reason."""
+weight-only int8/int4 through NNCF (OpenVINO), torchao (torch cpu int8) and GPTQ (torch cpu int4);
+a combination that cannot run is an `unsupported` row with its reason."""
 
 from __future__ import annotations
 
@@ -93,15 +93,26 @@ def test_int8_weight_only_on_torch_cpu_counts_the_quantized_bytes() -> None:
     assert int8.weight_memory < fp32.weight_memory
 
 
-def test_int4_weight_only_on_torch_cpu_is_an_unsupported_row_with_its_reason() -> None:
+def test_int4_weight_only_on_torch_cpu_meets_minilms_bar_at_under_a_sixth_of_the_bytes() -> None:
+    """The issue's goal on torch cpu: the linears at <= 16% of their fp32 bytes, cosine >= 0.98
+    on the example inputs, which GPTQ never calibrated on."""
+    from skillsets.runtime import load_skill
+
+    fp32 = load_skill("bert", "cpu", "fp32", str(MINILM), size="checkpoint")
     spec = BenchmarkSpec(run_id="q", model_type="bert", hardware="cpu", precision="int4-wo",
-                         measure=QUICK, measure_import=False)
+                         size="checkpoint", model_name=str(MINILM), measure=QUICK,
+                         measure_import=False)
     outcome = run_benchmark(spec)
-    assert outcome.status == "unsupported"
-    assert "torchao" in outcome.reason and "int4-wo" in outcome.reason
-    # The reason names every path measured, NNCF's torch backend included (see quantize.py).
-    assert "NNCF" in outcome.reason and "optimum-quanto" in outcome.reason
-    assert [(row.metric, row.value) for row in outcome.rows] == [("supported", 0.0)]
+    assert outcome.status == "ok", outcome.reason
+    values = _values(outcome)
+    assert values["quality_cosine"] >= 0.98
+    assert values["matmul_weight_memory"] <= 0.16 * fp32.matmul_weight_memory
+    # The embeddings stay fp32 (GPTQ quantizes matmul weights only): the total shrinks less.
+    assert values["matmul_weight_memory"] < values["weight_memory"] < fp32.weight_memory
+    assert "latency" in values
+    measured = [row for row in outcome.rows if row.metric != "task_time"
+                and row.model_type == "bert"]
+    assert {row.execution_precision for row in measured} == {"int4-wo:g32+gptq"}
 
 
 def test_int8_weight_only_refuses_a_model_whose_matmuls_torchao_would_leave_at_fp32() -> None:

@@ -119,11 +119,13 @@ def test_the_report_lists_each_series_noise_and_the_ones_too_noisy() -> None:
     # A memory increase that is 0 on some nights: no relative spread, so not listed, but counted.
     rows += [ResultRecord(run_id=f"r{night}", environment_id=ENV, model_type="bert",
                           hardware="cpu", benchmark="inference", metric="memory_increase",
-                          unit="MiB", value=float(night % 2), measured_at=start + timedelta(days=night))
+                          unit="MiB", value=float(night % 2),
+                          measured_at=start + timedelta(days=night))
              for night in range(30)]
     noise = noise_rows(records_frame("results", rows))
     table = noise.rows
-    assert noise.without_cv == [("bert/cpu/fp32/tiny/1/inference/memory_increase", "memory_increase")]
+    assert noise.without_cv == [
+        ("bert/cpu/fp32/tiny/1/inference/memory_increase", "memory_increase")]
     assert [r["series"] for r in table] == [
         "gpt2/cpu/fp32/tiny/1/inference/latency", "bert/cpu/fp32/tiny/1/inference/latency",
         "vit/cpu/fp32/tiny/1/inference/latency"]

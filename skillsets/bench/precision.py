@@ -28,6 +28,11 @@ _NOTES: dict[str, str] = {
     "openvino-fp16": "OpenVINO INFERENCE_PRECISION_HINT f16 (fp32 weights converted on compile)",
     "int8": "torch dynamic quantization of nn.Linear (int8 weights, activations per call)",
     "int8-wo": "torchao Int8WeightOnlyConfig: per-channel int8 nn.Linear weights, fp32 activations",
+    "int4-wo": (
+        f"GPTQ (skillsets.runtime.int4) into 4-bit codes, group_size {INT4_GROUP_SIZE}, f16 scales "
+        "and uint8 zero points, activation order, calibrated on samples other than the measured "
+        "inputs; embeddings and tied heads fp32; weights dequantized to fp32 per call"
+    ),
     "openvino-int8-wo": "NNCF compress_weights INT8_ASYM (per channel), f32 activations",
     "openvino-int4-wo": (
         f"NNCF compress_weights INT4_ASYM, group_size {INT4_GROUP_SIZE}, ratio 1.0 (embeddings "

@@ -19,7 +19,7 @@ PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16", "int8", "int8-wo", "int4-
 
 #: Precisions each backend can run, and why the others are refused.
 SUPPORTED: dict[str, tuple[str, ...]] = {
-    "cpu": ("fp32", "bf16", "int8", "int8-wo"),
+    "cpu": ("fp32", "bf16", "int8", "int8-wo", "int4-wo"),
     "cuda": ("fp32", "bf16", "fp16"),
     "rocm": ("fp32", "bf16", "fp16"),
     "mps": ("fp32", "fp16"),
@@ -33,18 +33,9 @@ _WHY_NOT = {
     ("rocm", "int8"): "dynamic int8 quantization runs on CPU only",
     ("mps", "bf16"): "MPS has no bf16 support in this torch",
     ("mps", "int8"): "dynamic int8 quantization runs on CPU only",
-    ("cpu", "int4-wo"): (
-        "no 4-bit fp32 CPU path here meets MiniLM's bar (cosine 0.98 to fp32 at 16% of the linear "
-        "bytes): torchao 0.18's Int4WeightOnlyConfig has no fp32 CPU format (plain needs mslk, "
-        "plain_int32 refuses cpu, tile_packed_to_4d takes bf16), IntxWeightOnlyConfig's int4 keeps "
-        "one int8 per value (29% of the fp32 bytes), and the prototype Int4OpaqueTensor reaches "
-        "cosine 0.972 at group 32 (18.8% of the bytes); NNCF 3.4's torch compress_weights refuses "
-        "GPTQ and, with scale estimation at INT4_ASYM group 32, reaches 0.977 at 14.6% of the "
-        "bytes while its hook-decompressed linears run 11.6x slower than fp32; optimum-quanto's "
-        "qint4 fails under torch.inference_mode (openvino runs int4-wo through NNCF with GPTQ)"
-    ),
     **{
-        (hw, p): "weight-only quantization runs on cpu (torchao) and openvino (NNCF) only"
+        (hw, p): "weight-only quantization runs on cpu (torchao int8, GPTQ int4) and openvino "
+                 "(NNCF) only"
         for hw in ("cuda", "rocm", "mps", "qnn") for p in ("int8-wo", "int4-wo")
     },
 }
@@ -100,7 +91,8 @@ def torch_execution_precision(model: Any) -> str:
     """What a torch model's matmuls execute in, read back from the model and torch's settings.
 
     Returns:
-        `int8` for dynamically quantized linears, `int8-wo` for torchao weight-only ones, else
+        `int8` for dynamically quantized linears, `int8-wo` for torchao weight-only ones,
+        `int4-wo:g32+gptq` for `skillsets.runtime.int4` ones, else
         the floating parameters' precision (`f32`, `bf16`, `f16`), where fp32 matmuls allowed
         to run as TF32 or bf16 (torch's `float32_matmul_precision` `high`/`medium`) or an active
         autocast say so.
@@ -144,13 +136,20 @@ def torch_dtype(precision: str) -> Any:
 
 def apply_precision(model: Any, precision: str) -> Any:
     """The model converted to `precision` (int8: dynamic quantization of every nn.Linear;
-    int8-wo/int4-wo: torchao weight-only, see `skillsets.runtime.quantize.quantize_torch`)."""
+    int8-wo: torchao weight-only, see `skillsets.runtime.quantize.quantize_torch`).
+
+    Raises:
+        ValueError: `int4-wo`, whose GPTQ needs calibration inputs run through the skill:
+            `load_skill` quantizes it (`skillsets.runtime.int4.quantize_int4`).
+    """
     import torch
 
-    from skillsets.runtime.quantize import WEIGHT_ONLY_LABELS, quantize_torch
+    from skillsets.runtime.quantize import quantize_torch
 
-    if precision in WEIGHT_ONLY_LABELS:
-        check_precision(precision, "cpu")  # int4-wo: refused with its reason (`_WHY_NOT`)
+    if precision == "int4-wo":
+        raise ValueError("int4-wo calibrates on inputs the skill prepares: load_skill "
+                         "quantizes it with skillsets.runtime.int4.quantize_int4")
+    if precision == "int8-wo":
         return quantize_torch(model, precision)
 
     if precision in ("bf16", "fp16"):

@@ -12,30 +12,24 @@ Weight-only precisions keep activations in fp32 and store the matmul weights in 
   The calibration inputs are never the example inputs quality is measured on
   (`skillsets.runtime.inputs.calibration_inputs`): on its own inputs GPTQ scores 0.999 and on
   others 0.98, so an in-sample figure would flatter it.
-* torch cpu: torchao's `quantize_(model, Int8WeightOnlyConfig())` (per-channel int8 weights of
-  every `nn.Linear`). `int4-wo` on cpu is unsupported (the reason: `skillsets.runtime.precision`):
-  torchao 0.18's `Int4WeightOnlyConfig` has no fp32 CPU format, `IntxWeightOnlyConfig(int4)`
-  stores one int8 per value (29% of the fp32 bytes on a 384x1536 linear), and only the
-  prototype `PrototypeInt4WeightOnlyConfig` (`Int4OpaqueTensor`, aten's
-  `_weight_int4pack_mm_for_cpu`) packs 4 bits for fp32 CPU: 18.8% of the bytes at group 32
-  (fp32 scale and zero per group), 15.6% at group 64, where data-free it keeps MiniLM at a cosine
-  of 0.972 (g32) and 0.964 (g64, HQQ parameters; 0.960 tinygemm's): neither meets both the bytes
-  and the quality of NNCF's GPTQ, so it is not adopted. NNCF 3.4's `compress_weights` on the
-  torch module (measured on MiniLM, 8 calibration sentences, pinned to one core): it stores
-  packed 4-bit weights in the linears and runs their f16 scales and 4-bit zero points as
-  post-hooks under `torch.inference_mode` with fp32 activations, at 14.6% of the linear bytes
-  (INT4_ASYM g32; INT4_SYM 14.2%, g64 13.6%). Its torch backend refuses GPTQ and LoRA correction
-  (`compress_weights` raises; NNCF's GPTQ is OpenVINO-only) and allows AWQ and scale
-  estimation: data-free g32 reaches a cosine of 0.972, scale estimation 0.977 (AWQ adds
-  nothing; with scale estimation SYM and g64 score lower, 0.966-0.968). `weight_penalty=1.0`
-  lifts the one measured sentence to 0.980 but not other unseen text (mean of 8 sentences
-  0.978, lowest 0.964; openvino's GPTQ: 0.984, lowest 0.975), and g16 costs 16.5% of the bytes
-  (ASYM, 0.983) or keeps the measured sentence at 0.979 (SYM, 15.8%). The model also runs under
-  NNCF's function-hook mode, which sees every op: a batch-1 call takes 102 ms against fp32's
-  8.7 ms. Not adopted. optimum-quanto runs int4 on CPU but fails under `torch.inference_mode`
-  ("Cannot set version_counter for inference tensor"), which every runtime call uses, and
-  misses the bar even without it: its qint4 keeps fp32 scales and shifts, HQQ at group 64
-  reaches 0.966 (15.6%), at group 32 0.973 (18.8%).
+* torch cpu: `int8-wo` is torchao's `quantize_(model, Int8WeightOnlyConfig())` (per-channel int8
+  weights of every `nn.Linear`). `int4-wo` is `skillsets.runtime.int4`: GPTQ, written here, on
+  the same 8 calibration sentences as OpenVINO's, into 4-bit codes with f16 scales and uint8
+  zero points per group of 32 (MiniLM: 15.0% of the linear bytes, cosine 0.986). What the
+  libraries reached first, and why none is used for int4: torchao 0.18's `Int4WeightOnlyConfig`
+  has no fp32 CPU format and its GPTQ (`torchao.prototype.gptq`) targets that format (mslk,
+  CUDA); `IntxWeightOnlyConfig(int4)` stores one int8 per value (29% of the fp32 bytes on a
+  384x1536 linear); the prototype `PrototypeInt4WeightOnlyConfig` (`Int4OpaqueTensor`, aten's
+  `_weight_int4pack_mm_for_cpu`) packs 4 bits for fp32 CPU but keeps fp32 scales and zeros:
+  18.8% of the bytes at group 32, 15.6% at group 64, where data-free it keeps MiniLM at a cosine
+  of 0.972 (g32) and 0.964 (g64, HQQ parameters; 0.960 tinygemm's). NNCF 3.4's
+  `compress_weights` on the torch module stores packed 4-bit weights (14.6% of the linear bytes
+  at INT4_ASYM g32) but refuses GPTQ (OpenVINO-only); with scale estimation it reaches 0.977,
+  and its model runs under NNCF's function-hook mode, which sees every op: a batch-1 call took
+  102 ms against fp32's 8.7 ms. optimum-quanto runs int4 on CPU but fails under
+  `torch.inference_mode` ("Cannot set version_counter for inference tensor"), which every
+  runtime call uses, and misses the bar even without it: its qint4 keeps fp32 scales and
+  shifts, HQQ at group 64 reaches 0.966 (15.6%), at group 32 0.973 (18.8%).
 
 Weight memory is counted from what the model holds, not from its parameter count: torch sums the
 storage bytes of every parameter and buffer (shared storage once; torchao's quantized weights and
@@ -61,6 +55,8 @@ WEIGHT_ONLY_LABELS: dict[str, str] = {
     "int8-wo": "int8-wo",
     "int4-wo": f"int4-wo:g{INT4_GROUP_SIZE}",
 }
+#: What torch cpu's int4-wo executes: GPTQ always calibrates it (`skillsets.runtime.int4`).
+TORCH_INT4_LABEL = f"int4-wo:g{INT4_GROUP_SIZE}+gptq"
 #: OpenVINO element types NNCF stores compressed weights in.
 _COMPRESSED_TYPES = frozenset({"u8", "i8", "u4", "i4"})
 #: Ops between a MatMul and its weight constant after NNCF (decompression: convert, subtract the
@@ -179,9 +175,15 @@ def quantize_torch(model: Any, precision: str) -> Any:
 
 
 def torch_weight_label(model: Any) -> str | None:
-    """`int8-wo` when torchao quantized the model's linear weights, else None."""
+    """`int8-wo` when torchao quantized the model's linear weights, `int4-wo:g32+gptq` when
+    `skillsets.runtime.int4` did, else None."""
     import sys
 
+    if "skillsets.runtime.int4" in sys.modules:
+        from skillsets.runtime.int4 import Int4Linear
+
+        if any(isinstance(module, Int4Linear) for module in model.modules()):
+            return TORCH_INT4_LABEL
     # A model can only hold torchao tensors once torchao is imported; importing it just to look
     # would cost every fp32 load seconds of import.
     if "torchao" not in sys.modules:
@@ -226,10 +228,15 @@ def torch_weight_bytes(model: Any) -> tuple[int, int]:
 
     from transformers.pytorch_utils import Conv1D
 
+    from skillsets.runtime.int4 import Int4Linear
+
     linear = 0
     for module in model.modules():
         if isinstance(module, torch.nn.Linear | Conv1D):  # Conv1D: GPT-2's transposed linear
             linear += size(module.weight)
+        elif isinstance(module, Int4Linear):  # codes, scales, zero points and input order
+            linear += sum(size(t) for t in (module.packed, module.scales, module.zeros,
+                                            module.order))
         elif isinstance(module, torch.ao.nn.quantized.Linear):  # dynamic int8 subclasses it
             linear += size(module.weight())
     seen.clear()

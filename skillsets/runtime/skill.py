@@ -286,6 +286,14 @@ class Skill:
         return self.postprocess(self.run(prepared), prepared)
 
 
+def _calibration(skill: Skill, seed: int) -> list[dict[str, Any]]:
+    """Prepared calibration samples for int4-wo's GPTQ: none of the example inputs, so the
+    quality measured on those is out of sample (`inputs.calibration_inputs`)."""
+    return [skill.prepare([sample]) for sample in example_builders.calibration_inputs(
+        skill.entry.modality, skill.config, CALIBRATION_SAMPLES,
+        skill.preprocessors.feature_extractor, seed)]
+
+
 def load_skill(
     model_type: str,
     hardware: str = "cpu",
@@ -303,7 +311,7 @@ def load_skill(
         hardware: A backend name (`cpu`, `cuda`, `rocm`, `openvino`, `mps`, `qnn`). An absent
             backend falls back to cpu; the skill's `fallback_from` says so.
         precision: `fp32`, `bf16` (cpu/cuda), `fp16` (cuda), `int8` (cpu, dynamic quantization),
-            `int8-wo` (cpu, openvino) or `int4-wo` (openvino): weight-only quantization.
+            `int8-wo` or `int4-wo` (cpu, openvino): weight-only quantization.
         model_name: A local directory or a model id in the HF cache; None (or a name with no
             files on disk) builds a seeded random-weight model from the type's tiny config.
         seed: Seed for random weights and example inputs.
@@ -330,7 +338,9 @@ def load_skill(
     instantiation_seconds = (time.perf_counter_ns() - started) / 1e9
     model = loaded.model
     if placement.hardware in _TORCH_DEVICES:
-        model = apply_precision(model.to(_TORCH_DEVICES[placement.hardware]), precision)
+        model = model.to(_TORCH_DEVICES[placement.hardware])
+        if precision != "int4-wo":  # int4-wo calibrates through the skill, below
+            model = apply_precision(model, precision)
     with missing_library(entry.model_type):
         pre = build_preprocessors(entry, loaded.config, loaded.source)
     skill = Skill(
@@ -358,12 +368,8 @@ def load_skill(
             return with_start_ids(model, prepared) if skill.decoder_only else prepared
 
         example = traced(skill.prepare(skill.example_inputs(1)))
-        # int4-wo's GPTQ calibrates on samples that are none of the example inputs.
-        calibration = [
-            traced(skill.prepare([sample])) for sample in example_builders.calibration_inputs(
-                entry.modality, skill.config, CALIBRATION_SAMPLES,
-                skill.preprocessors.feature_extractor, seed)
-        ] if precision == "int4-wo" and not seq2seq else None
+        calibration = [traced(prepared) for prepared in _calibration(skill, seed)
+                       ] if precision == "int4-wo" and not seq2seq else None
         skill._openvino = (
             OpenVinoSeq2Seq(model, example, skill._decoder_start_id(), precision) if seq2seq
             else OpenVinoExecutor(model, example, forward_params(model), precision, calibration))
@@ -371,6 +377,14 @@ def load_skill(
         skill.weight_memory = skill._openvino.weight_memory
         skill.matmul_weight_memory = skill._openvino.matmul_weight_memory
     else:
+        if precision == "int4-wo":
+            from skillsets.runtime.int4 import quantize_int4
+
+            # A generator calibrates on its prefill (what its quality is measured on), anything
+            # else on its task's call.
+            call = skill.torch_prefill if skill.generative else skill.torch_run
+            samples = _calibration(skill, seed)
+            quantize_int4(model, lambda: (call(prepared) for prepared in samples))
         skill.execution_precision = torch_execution_precision(model)
         skill.weight_memory, skill.matmul_weight_memory = torch_weight_bytes(model)
     return skill
