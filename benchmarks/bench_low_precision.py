@@ -63,7 +63,7 @@ def main() -> None:
         rows = RowMaker("bench", "local", "bert", key[0], key[1], "checkpoint")
         cosine = measure_quality(skill, reference, (1,), rows).rows[0].value
         rounds = medians[key]
-        print(f"{key[0]:8} {key[1]:7} {skill.execution_precision:13} "
+        print(f"{key[0]:8} {key[1]:7} {skill.execution_precision:16} "
               f"latency p50 {statistics.median(rounds):7.2f} ms "
               f"({min(rounds):.2f}..{max(rounds):.2f})  "
               f"weights {skill.weight_memory / 1e6:6.2f} MB  "
