@@ -73,3 +73,12 @@ def test_quantize_replaces_every_layer_calibration_reaches_but_a_tied_head() -> 
     assert isinstance(model.inner, Int4Linear)
     assert type(model.head) is torch.nn.Linear and model.head.weight is model.embed.weight
     assert type(model.unused) is torch.nn.Linear  # calibration never ran it
+
+
+def test_torch_and_openvino_int4_share_a_group_size() -> None:
+    """The two backends' int4-wo rows compare like for like (and the cpu note names it)."""
+    from skillsets.bench.precision import precision_support
+    from skillsets.runtime.quantize import INT4_GROUP_SIZE
+
+    assert GROUP_SIZE == INT4_GROUP_SIZE
+    assert f"group_size {GROUP_SIZE}" in precision_support("cpu", "int4-wo").reason

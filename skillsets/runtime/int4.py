@@ -32,7 +32,12 @@ import torch
 from torch import nn
 
 from skillsets.runtime.errors import UnsupportedPrecisionError
-from skillsets.runtime.quantize import INT4_GROUP_SIZE as GROUP_SIZE  # OpenVINO's too
+
+#: Input channels per scale and zero point; the same as OpenVINO's NNCF group
+#: (`quantize.INT4_GROUP_SIZE`), so the two backends' int4-wo rows compare like for like.
+GROUP_SIZE = 32
+#: What a model with these layers is reported as executing.
+LABEL = f"int4-wo:g{GROUP_SIZE}+gptq"
 
 #: GPTQ's damping: this share of the Hessian's mean diagonal is added to its diagonal.
 DAMPING = 0.1

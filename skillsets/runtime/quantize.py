@@ -55,8 +55,6 @@ WEIGHT_ONLY_LABELS: dict[str, str] = {
     "int8-wo": "int8-wo",
     "int4-wo": f"int4-wo:g{INT4_GROUP_SIZE}",
 }
-#: What torch cpu's int4-wo executes: GPTQ always calibrates it (`skillsets.runtime.int4`).
-TORCH_INT4_LABEL = f"int4-wo:g{INT4_GROUP_SIZE}+gptq"
 #: OpenVINO element types NNCF stores compressed weights in.
 _COMPRESSED_TYPES = frozenset({"u8", "i8", "u4", "i4"})
 #: Ops between a MatMul and its weight constant after NNCF (decompression: convert, subtract the
@@ -180,10 +178,10 @@ def torch_weight_label(model: Any) -> str | None:
     import sys
 
     if "skillsets.runtime.int4" in sys.modules:
-        from skillsets.runtime.int4 import Int4Linear
+        from skillsets.runtime.int4 import LABEL, Int4Linear
 
         if any(isinstance(module, Int4Linear) for module in model.modules()):
-            return TORCH_INT4_LABEL
+            return LABEL
     # A model can only hold torchao tensors once torchao is imported; importing it just to look
     # would cost every fp32 load seconds of import.
     if "torchao" not in sys.modules:
