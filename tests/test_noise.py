@@ -126,6 +126,8 @@ def test_the_report_lists_each_series_noise_and_the_ones_too_noisy() -> None:
     table = noise.rows
     assert noise.without_cv == [
         ("bert/cpu/fp32/tiny/1/inference/memory_increase", "memory_increase")]
+    # The supported flag is a setting: counted apart, so the three parts add up to every series.
+    assert noise.not_judged == [("bert/cpu/fp32/tiny/1/inference/supported", "supported")]
     assert [r["series"] for r in table] == [
         "gpt2/cpu/fp32/tiny/1/inference/latency", "bert/cpu/fp32/tiny/1/inference/latency",
         "vit/cpu/fp32/tiny/1/inference/latency"]
@@ -150,4 +152,6 @@ def test_the_report_lists_each_series_noise_and_the_ones_too_noisy() -> None:
     assert "gpt2/cpu" in noisy and "vit/cpu" not in noisy and "bert/cpu" not in noisy
     at = page.index('id="noise-left-out"')
     left_out = page[at:page.index("</p>", at)]
-    assert "1 more series are not listed" in left_out and "(memory_increase)" in left_out
+    assert "1 series whose values reach 0 or below" in left_out
+    assert "(memory_increase)" in left_out
+    assert "1 series that record a setting, not a" in left_out and "(supported)" in left_out

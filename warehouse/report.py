@@ -431,34 +431,47 @@ def alert_rows(alerts: pl.DataFrame) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class NoiseTable:
-    """The report's noise section: `rows` (see `noise_rows`) and the series left out of them,
+    """The report's noise section: `rows` (see `noise_rows`) and the series left out of them:
     `without_cv` (series key, metric), whose values reach 0 or below and so have no relative
-    spread (a count of 0 errors, a memory increase of 0)."""
+    spread (a memory increase of 0), and `not_judged`, the series of metrics that record a
+    setting, not a measurement (`analysis.NOT_JUDGED`: the worker count, the supported flag).
+    Together the three count every series of the history."""
 
     rows: list[dict[str, Any]]
     without_cv: list[tuple[str, str]]
+    not_judged: list[tuple[str, str]]
 
     @property
     def left_out_metrics(self) -> list[str]:
-        """The metrics of the left-out series, each once, sorted."""
+        """The metrics of the series without a CV, each once, sorted."""
         return sorted({metric for _, metric in self.without_cv})
+
+    @property
+    def not_judged_metrics(self) -> list[str]:
+        """The metrics of the not-judged series, each once, sorted."""
+        return sorted({metric for _, metric in self.not_judged})
 
 
 def noise_rows(history: pl.DataFrame) -> NoiseTable:
     """Each judged series' noise over the report's history (`warehouse.noise`), noisiest first:
     `series`, `runs`, `cv`, `detectable_step` (None: too little history), `known` (enough runs
     to say) and `resolves` (a 10% step). Series with a value <= 0 have no CV: they are counted
-    in `NoiseTable.without_cv`, so the section can say how many it does not list."""
+    in `NoiseTable.without_cv`, and the series of settings in `NoiseTable.not_judged`, so the
+    section can say how many it does not list."""
     rows = []
     without_cv = []
-    for key, group in measurements(history).sort("measured_at").group_by(
-        list(SERIES_KEY), maintain_order=True
-    ):
+    not_judged = []
+    for key, group in history.sort("measured_at").group_by(list(SERIES_KEY),
+                                                           maintain_order=True):
         name = "/".join(str(k) for k in key)
+        metric = str(group["metric"][0])
+        if metric in NOT_JUDGED:
+            not_judged.append((name, metric))
+            continue
         try:
             noise = series_noise(group["value"].to_numpy())
         except ValueError:
-            without_cv.append((name, str(group["metric"][0])))
+            without_cv.append((name, metric))
             continue
         rows.append({"series": name, "runs": noise.runs,
                      "cv": noise.cv, "detectable_step": noise.detectable_step,
@@ -467,7 +480,7 @@ def noise_rows(history: pl.DataFrame) -> NoiseTable:
     return NoiseTable(
         rows=[{**r, "detectable_step": None if math.isinf(r["detectable_step"]) else
                r["detectable_step"]} for r in rows],
-        without_cv=without_cv)
+        without_cv=without_cv, not_judged=not_judged)
 
 
 def summary(data: ReportData) -> dict[str, Any]:
@@ -549,6 +562,8 @@ def render_html(
         noise_rows=noise.rows if noise else [],
         noise_left_out=noise.without_cv if noise else [],
         noise_left_out_metrics=noise.left_out_metrics if noise else [],
+        noise_not_judged=noise.not_judged if noise else [],
+        noise_not_judged_metrics=noise.not_judged_metrics if noise else [],
         resolve_step=RESOLVE_STEP,
         min_noise_runs=MIN_NOISE_RUNS,
         charts=[{"name": n, "spec": s, "exports": exports.get(n, {})} for n, s in specs.items()],
