@@ -171,6 +171,7 @@ def test_hardware_comparison_opens_on_the_model_measured_on_most_backends(
     assert params["cmp_metric"]["value"] == "latency"
     svg = vl_convert.vegalite_to_svg(spec, vl_version=vegalite_version())
     assert "latency p50 (ms)" in svg
+    assert "thin rules: p50 to p90" in svg  # what the rules are, without tooltips
 
 
 @pytest.mark.parametrize(("change", "message"), [

@@ -317,7 +317,9 @@ def hardware_comparison_chart(
         **encoding,
     )
     spread = base.mark_rule(opacity=0.5).encode(y="latency_ms:Q", y2="p90_ms:Q", **encoding)
-    return alt.layer(spread, lines, title=title, width=WIDTH, height=HEIGHT).add_params(
+    # The subtitle says what the thin rules are: a PNG has no tooltips to tell.
+    heading = alt.Title(title, subtitle="points: p50 of the latest run; thin rules: p50 to p90")
+    return alt.layer(spread, lines, title=heading, width=WIDTH, height=HEIGHT).add_params(
         model, metric
     )
 
