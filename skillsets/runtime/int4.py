@@ -114,8 +114,11 @@ def gptq(weight: torch.Tensor, hessian: torch.Tensor, group_size: int = GROUP_SI
         (codes uint8 `out x in`, scales `out x in/g`, zero points `out x in/g`, order `in`):
         column `j` of the codes is input channel `order[j]`; groups are runs of `g` columns.
     """
-    w = weight.detach().to(torch.float64).clone()
-    h = hessian.to(torch.float64).clone()
+    # fp32 for the solve, as the reference implementation: on MiniLM float64 gave the same
+    # cosines (0.98703 against 0.98706 at batch 1) in 7.2 s against 5.5 s. The Hessian is
+    # summed in float64 (`quantize_int4`), over many tokens.
+    w = weight.detach().to(torch.float32).clone()
+    h = hessian.to(torch.float32).clone()
     rows, columns = w.shape
     dead = torch.diag(h) == 0  # an input that was always 0: its weights cannot matter
     h[dead, dead] = 1.0
