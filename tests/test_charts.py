@@ -200,5 +200,9 @@ def test_scaling_chart_says_which_line_is_which_without_tooltips(
     svg = vl_convert.vegalite_to_svg(spec, vl_version=vegalite_version())
     assert "dashed: ideal (the sequential throughput x workers)" in svg
     assert "precision, batch" in svg
+    # The x ticks are the worker counts measured, not fractions of a worker.
+    axis = next(layer["encoding"]["x"]["axis"] for layer in spec["layer"]
+                if "x" in layer.get("encoding", {}))
+    assert axis["values"] == sorted({int(w) for w in frame["workers"].to_list()})
     for line in frame.filter(pl.col("model_type") == "bert")["line"].unique().to_list():
         assert line in svg
