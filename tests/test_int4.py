@@ -82,3 +82,16 @@ def test_torch_and_openvino_int4_share_a_group_size() -> None:
 
     assert GROUP_SIZE == INT4_GROUP_SIZE
     assert f"group_size {GROUP_SIZE}" in precision_support("cpu", "int4-wo").reason
+
+
+def test_a_group_too_narrow_for_f16_scales_still_gets_finite_codes() -> None:
+    """A group of weights around 1e-9 (its range / 15 rounds to 0 in f16) quantizes to finite
+    values near its own, not to NaN codes from a division by a zero scale."""
+    weight = torch.full((4, GROUP_SIZE), 1e-9)
+    weight[:, ::2] = -1e-9
+    x = _correlated_inputs(64, GROUP_SIZE, seed=3)
+    codes, scales, zeros, order = gptq(weight, x.t().double() @ x.double())
+    layer = Int4Linear(codes, scales, zeros, order, None)
+    assert torch.all(scales > 0)
+    assert torch.isfinite(layer.weight()).all()
+    assert layer.weight().abs().max() < 1e-6

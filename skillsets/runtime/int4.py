@@ -44,6 +44,7 @@ DAMPING = 0.1
 #: Columns GPTQ updates at a time before it propagates their error to the rest (the paper's B).
 BLOCK = 128
 _LEVELS = 15  # 4 bits: codes 0..15
+_F16_STEP = 2.0**-24  # the smallest positive f16 (subnormal)
 
 
 class Int4Linear(nn.Module):
@@ -95,12 +96,13 @@ class Int4Linear(nn.Module):
 def _grid(weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(scale, zero) per row of `weights` (`rows x g`): the asymmetric 4-bit grid over the
     row's range widened to hold 0, as GPTQ's reference quantizer does; the scale is rounded to
-    f16 first, so the grid is the one that is stored."""
+    f16 first, so the grid is the one that is stored, and kept at f16's smallest step or more,
+    so a range too narrow for f16 cannot round it to 0 (codes would divide by it)."""
     low = weights.min(dim=1).values.clamp(max=0)
     high = weights.max(dim=1).values.clamp(min=0)
     flat = high == low
     low[flat], high[flat] = -1.0, 1.0
-    scale = ((high - low) / _LEVELS).to(torch.float16).float()
+    scale = ((high - low) / _LEVELS).clamp(min=_F16_STEP).to(torch.float16).float()
     zero = torch.round(-low / scale).clamp(0, _LEVELS)
     return scale, zero
 
