@@ -233,8 +233,7 @@ def torch_weight_bytes(model: Any) -> tuple[int, int]:
         if isinstance(module, torch.nn.Linear | Conv1D):  # Conv1D: GPT-2's transposed linear
             linear += size(module.weight)
         elif isinstance(module, Int4Linear):  # codes, scales, zero points and input order
-            linear += sum(size(t) for t in (module.packed, module.scales, module.zeros,
-                                            module.order))
+            linear += module.nbytes()
         elif isinstance(module, torch.ao.nn.quantized.Linear):  # dynamic int8 subclasses it
             linear += size(module.weight())
     seen.clear()
