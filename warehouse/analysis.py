@@ -51,6 +51,7 @@ from warehouse.change_points import (
     ChangePoint,
     change_points,
     finite_values,
+    rank_p_value,
 )
 from warehouse.records import Severity
 
@@ -94,7 +95,7 @@ SEVERITY_TIERS: tuple[tuple[float, Severity], ...] = (
 )
 
 Verdict = Literal["regression", "improvement", "unchanged"]
-Test = Literal["mann-whitney-u", "robust-z", "insufficient-data"]
+Test = Literal["mann-whitney-u", "order-z", "robust-z", "insufficient-data"]
 
 
 def higher_is_better(metric: str, unit: str) -> bool:
@@ -148,8 +149,9 @@ class Comparison:
         p_value: Two-sided p-value of the test in `test`.
         verdict: "regression" (significant and at least `min_effect` in the worse direction),
             "improvement" (the same in the better direction) or "unchanged".
-        test: "mann-whitney-u" (current has 2+ values), "robust-z" (one current value against a
-            baseline of 5+), or "insufficient-data".
+        test: "mann-whitney-u" (current has 2+ values), "order-z" (the same, where the short
+            side's least extreme value gave the p-value: `change_points.rank_p_value`),
+            "robust-z" (one current value against a baseline of 5+), or "insufficient-data".
         n_baseline: Finite baseline values used.
         n_current: Finite current values used.
         baseline_median: Median of the baseline, in the metric's unit.
@@ -192,7 +194,10 @@ def compare(
 ) -> Comparison:
     """Is `current` (a sample of measurements) a regression against `baseline`?
 
-    With 2+ current values: Mann-Whitney U (two-sided) for the p-value; the relative change is
+    With 2+ current values: Mann-Whitney U (two-sided) for the p-value, and where one side has
+    at most 5 values the order test of `change_points.rank_p_value` beside it (3 new nights
+    against 20 old ones reach p < 0.002 by ranks only when every new night is above every old
+    one); the relative change is
     the Hodges-Lehmann shift (median of all pairwise log differences current - baseline),
     exponentiated, with its distribution-free Moses confidence interval. With exactly one current
     value (a single run without samples) a rank test cannot reach significance, so the value is
@@ -232,8 +237,8 @@ def compare(
 
     lb, lc = (np.log(b), np.log(c)) if logged else (b, c)
     if c.size >= 2:
-        test: Test = "mann-whitney-u"
-        p = float(stats.mannwhitneyu(c, b, alternative="two-sided").pvalue)
+        p, by_order = rank_p_value(lc, lb)
+        test: Test = "order-z" if by_order else "mann-whitney-u"
         diffs = np.sort((lc[:, None] - lb[None, :]).ravel())
         k = _moses_rank(b.size, c.size, confidence_level)
         shift, lo, hi = float(np.median(diffs)), float(diffs[k]), float(diffs[-1 - k])

@@ -37,6 +37,63 @@ def finite_values(values: Sequence[float] | np.ndarray) -> np.ndarray:
     return array[np.isfinite(array)]
 
 
+#: Most values on the short side for which `rank_p_value` adds the order test; beyond it the
+#: exact rank test's floor, 2 / C(n + m, m), is below 0.002 from n = 8 on.
+ORDER_MAX = 5
+#: Fewest values on the long side the order test needs: its median and scale stand for the
+#: reference's distribution, which a handful of runs cannot (the rank test alone judges those).
+ORDER_MIN_REFERENCE = 10
+
+
+def order_p_value(reference: np.ndarray, short: np.ndarray, *, floor: float = 0.0) -> float:
+    """Two-sided p-value that `short` lies beyond `reference`, allowing one outlier in `short`.
+
+    The least extreme value of `short` in the direction of its median (its minimum when it lies
+    above the reference) is scored as a robust z against the reference: its median, and its
+    MAD x 1.4826 (at least `floor`; the mean absolute deviation when the MAD is 0), widened for
+    the uncertainty of the median, Student t with n - 1 degrees of freedom for that of the
+    scale. If at most one of the m values is an outlier, the other m - 1 come from the
+    reference and all lie beyond the least extreme one: p = sf(z) ** (m - 1), doubled for two
+    sides. Two slow nights among three cannot fake it either: the third is a normal run, which
+    must lie beyond nearly the whole reference on its own.
+
+    Why by hand: a rank test on 3 new runs cannot reach p < 0.002 once one old run lies above
+    one of them unless there are 21+ old runs (2 x 2 / C(n + 3, 3)); this test uses distances,
+    so one slow old night or one fast new night costs it little. scipy has no such test.
+    """
+    center = float(np.median(reference))
+    direction = 1.0 if float(np.median(short)) >= center else -1.0
+    nearest = float(np.min(short * direction)) * direction
+    dev = np.abs(reference - center)
+    scale = MAD_TO_SIGMA * float(np.median(dev))
+    if scale == 0.0:
+        scale = MEANAD_TO_SIGMA * float(np.mean(dev))
+    scale = max(scale, floor)
+    if scale == 0.0 or short.size < 2:
+        return 1.0
+    n = reference.size
+    z = direction * (nearest - center) / (scale * math.sqrt(1 + math.pi / (2 * n)))
+    if z <= 0.0:
+        return 1.0
+    return float(min(1.0, 2 * stats.t.sf(z, n - 1) ** (short.size - 1)))
+
+
+def rank_p_value(a: np.ndarray, b: np.ndarray, *, floor: float = 0.0) -> tuple[float, bool]:
+    """Two-sided p-value that `a` and `b` differ in level, robust to a burst of outliers.
+
+    Mann-Whitney U; where the shorter side has at most `ORDER_MAX` values and the longer at
+    least `ORDER_MIN_REFERENCE`, also `order_p_value` of the shorter against the longer, with a
+    Bonferroni bound over the two (twice the smaller p). Returns the p-value and whether the
+    order test gave it.
+    """
+    p_rank = float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
+    short, reference = (a, b) if a.size <= b.size else (b, a)
+    if short.size > ORDER_MAX or reference.size < ORDER_MIN_REFERENCE:
+        return p_rank, False
+    p_order = order_p_value(reference, short, floor=floor)
+    return min(1.0, 2 * min(p_rank, p_order)), p_order < p_rank
+
+
 def _to_log_if_positive(values: np.ndarray) -> np.ndarray:
     """Log values when all are positive (lognormal noise becomes additive, steps relative)."""
     if values.size and bool(np.all(values > 0)):
@@ -171,9 +228,7 @@ def _step_fit_p_value(t: np.ndarray, y: np.ndarray, *, drifts: bool) -> float:
     residuals = y - beta[2] * t if drifts else y
     if np.ptp(residuals) == 0.0:
         return 1.0
-    p_rank = float(
-        stats.mannwhitneyu(residuals[~right], residuals[right], alternative="two-sided").pvalue
-    )
+    p_rank, _ = rank_p_value(residuals[~right], residuals[right], floor=1.0)
     return max(p_model, p_rank)
 
 
@@ -528,8 +583,9 @@ def change_points(
        staircase. Each candidate is tested against its neighbouring segments (at most
        `window` runs each side) by `_judge_mean_change`: a level step needs a robust step
        test (with a drift, and also without one where the window does not trend) and a rank
-       test, and, where the window is curved, a jump beyond the curve; a slope change needs a
-       kink beyond a cubic curve that a step does not fit better. The least significant
+       test (`rank_p_value`: with an order test beside it where one side is short), and,
+       where the window is curved, a jump beyond the curve; a slope change needs a kink
+       beyond a cubic curve that a step does not fit better. The least significant
        candidate at or above `alpha` is dropped and its neighbours re-tested until every
        change stands; the segments left are searched again (`_search`) until nothing new
        stands. Every test counts autocorrelated noise (`_correlation_inflation`: the
@@ -544,8 +600,9 @@ def change_points(
         values: The series in time order, one value per run; NaN marks a missing run (its
             position still counts as a step of time).
         alpha: Two-sided significance a change must reach (asv uses 0.002). A level change
-            needs enough runs on each side: at least 3 runs after a change against 20 before
-            it, or 6 against 7.
+            needs enough runs on each side: at least 3 runs after a change against 10 before
+            it (`rank_p_value`'s order test; 17 where the ranks alone must decide), or 6
+            against 7.
         min_size: Fewest runs in a segment.
         penalty: Cost per extra segment in the searches, in squared noise-scale units; default
             4 log(n), BIC-like (a line segment adds a level, a slope and a position; 3 log(n)
