@@ -111,11 +111,13 @@ def _outcome(scenario: Scenario, raised: list[tuple[int, int]]) -> Outcome:
     )
 
 
-def run_detector(values: np.ndarray, config: DetectionConfig) -> list[tuple[int, int]]:
-    """Nightly detection with the alert lifecycle; returns every alert raised."""
+def run_detector(values: np.ndarray, config: DetectionConfig, first: int = FIRST_NIGHT
+                 ) -> list[tuple[int, int]]:
+    """Nightly detection with the alert lifecycle from night `first` (0-based); returns every
+    alert raised as (night, first bad night)."""
     open_starts: list[int] = []
     raised: list[tuple[int, int]] = []
-    for night in range(FIRST_NIGHT, values.size):
+    for night in range(first, values.size):
         if not np.isfinite(values[night]):
             continue
         review = review_series(
