@@ -31,10 +31,10 @@ how a regression meets a real nightly series: on a long stable history, and pers
 back episodes in one series (stable, step, fix, stable, step ...) would give each later step only
 the few nights since the last fix as its baseline: the detector compares the nights since a
 change with the nights back to the previous change, and with 3 nights at the new level its
-tests at p < 0.002 need 10 to 17 of them (`warehouse.change_points.rank_p_value`), so such a schedule would measure its own spacing, not the
-detector. Branches cost only the step nights each, so more steps fit in the same nights. The
-steps share the trunk's history, so they are not fully independent trials (their branch points
-differ).
+tests at p < 0.002 need 15 to 17 of them (`warehouse.change_points.rank_p_value`), so such a
+schedule would measure its own spacing, not the detector. Branches cost only the step nights
+each, so more steps fit in the same nights. The steps share the trunk's history, so they are
+not fully independent trials (their branch points differ).
 
 Scoring, per judged metric (`latency`, and `latency_calibrated` when the bench writes it):
 - a step is caught when an alert on that metric is opened by the detect run of its first night
