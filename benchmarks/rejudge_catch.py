@@ -33,13 +33,15 @@ WITHIN = 2
 LOCATION_TOLERANCE = 1
 
 
-def series(path: Path, metric: str) -> np.ndarray:
-    """The metric's values in the order the nights ran."""
+def series(path: Path) -> dict[str, np.ndarray]:
+    """Each judged metric's values in the order the nights ran (one read per warehouse)."""
     with duckdb.connect(str(path), read_only=True) as con:
         rows = con.execute(
-            "SELECT r.value FROM results r JOIN runs USING (run_id) WHERE r.metric = ? AND "
-            "r.benchmark = 'inference' ORDER BY runs.started_at", [metric]).fetchall()
-    return np.array([v for (v,) in rows], dtype=np.float64)
+            "SELECT r.metric, r.value FROM results r JOIN runs USING (run_id) WHERE r.metric IN "
+            "(SELECT unnest(?)) AND r.benchmark = 'inference' ORDER BY runs.started_at",
+            [list(METRICS)]).fetchall()
+    return {metric: np.array([v for m, v in rows if m == metric], dtype=np.float64)
+            for metric in METRICS}
 
 
 def main() -> None:
@@ -49,16 +51,18 @@ def main() -> None:
     args = parser.parse_args()
     branches = json.loads(args.figures.read_text())["branches"]
     shares = sorted({b["share"] for b in branches})
+    trunks = series(args.workdir / "trunk.duckdb")
+    stored = {b["index"]: series(args.workdir / f"branch-{b['index']}.duckdb") for b in branches}
     for metric in METRICS:
-        trunk = series(args.workdir / "trunk.duckdb", metric)
+        trunk = trunks[metric]
         if trunk.size == 0:
             continue
         stable = run_detector(trunk, DEFAULT_CONFIG, first=JUDGED_FROM - 1)
         outcomes: dict[float, list[tuple[int, bool]]] = {share: [] for share in shares}
         for branch in branches:
             after = branch["after"]  # trunk nights before the step: the step is night `after`
-            values = series(args.workdir / f"branch-{branch['index']}.duckdb", metric)
-            raised = run_detector(values, DEFAULT_CONFIG, first=JUDGED_FROM - 1)
+            raised = run_detector(stored[branch["index"]][metric], DEFAULT_CONFIG,
+                                  first=JUDGED_FROM - 1)
             hit = any(after <= night <= after + WITHIN and start >= after - LOCATION_TOLERANCE
                       for night, start in raised)
             outcomes[branch["share"]].append((after, hit))

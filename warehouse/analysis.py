@@ -44,14 +44,14 @@ import numpy as np
 from scipy import stats
 
 from warehouse.change_points import (
-    MAD_TO_SIGMA,
     MEAN_KINDS,
-    MEANAD_TO_SIGMA,
     ChangeKind,
     ChangePoint,
     change_points,
     finite_values,
+    median_uncertainty,
     rank_p_value,
+    robust_location_scale,
 )
 from warehouse.records import Severity
 
@@ -197,13 +197,13 @@ def compare(
     With 2+ current values: Mann-Whitney U (two-sided) for the p-value, and where one side has
     at most 5 values the order test of `change_points.rank_p_value` beside it (3 new nights
     against 20 old ones reach p < 0.002 by ranks only when every new night is above every old
-    one); the relative change is
-    the Hodges-Lehmann shift (median of all pairwise log differences current - baseline),
-    exponentiated, with its distribution-free Moses confidence interval. With exactly one current
-    value (a single run without samples) a rank test cannot reach significance, so the value is
-    scored against the baseline's median and robust scale (MAD x 1.4826) as a normal z-score
-    (Conbench's lookback z-score); this needs 5+ baseline values. Values must be positive for the
-    log scale; otherwise shifts are taken on raw values relative to the baseline median.
+    one); the relative change is the Hodges-Lehmann shift (median of all pairwise log
+    differences current - baseline), exponentiated, with its distribution-free Moses confidence
+    interval. With exactly one current value (a single run without samples) a rank test cannot
+    reach significance, so the value is scored against the baseline's median and robust scale
+    (MAD x 1.4826) as a normal z-score (Conbench's lookback z-score); this needs 5+ baseline
+    values. Values must be positive for the log scale; otherwise shifts are taken on raw values
+    relative to the baseline median.
 
     Args:
         baseline: The reference: the history's points or a baseline run's samples. NaN dropped.
@@ -243,17 +243,13 @@ def compare(
         k = _moses_rank(b.size, c.size, confidence_level)
         shift, lo, hi = float(np.median(diffs)), float(diffs[k]), float(diffs[-1 - k])
     else:
-        center = float(np.median(lb))
-        scale = MAD_TO_SIGMA * float(np.median(np.abs(lb - center)))
-        if scale == 0.0:
-            scale = MEANAD_TO_SIGMA * float(np.mean(np.abs(lb - center)))
+        center, scale = robust_location_scale(lb)
         shift = float(lc[0] - center)
         if b.size < 5 or scale == 0.0:
             test, p, lo, hi = "insufficient-data", 1.0, shift, shift
         else:
             test = "robust-z"
-            # The baseline median is itself uncertain: its variance is about (pi/2) s^2 / n.
-            spread = scale * math.sqrt(1 + math.pi / (2 * b.size))
+            spread = scale * median_uncertainty(b.size)
             p = float(2 * stats.norm.sf(abs(shift) / spread))
             z = stats.norm.ppf(0.5 + confidence_level / 2)
             lo, hi = shift - z * spread, shift + z * spread
@@ -355,11 +351,7 @@ def robust_zscores(values: Sequence[float] | np.ndarray) -> np.ndarray:
     finite = x[np.isfinite(x)]
     if finite.size == 0:
         return np.full(x.shape, np.nan)
-    center = float(np.median(finite))
-    dev = np.abs(finite - center)
-    scale = MAD_TO_SIGMA * float(np.median(dev))
-    if scale == 0.0:
-        scale = MEANAD_TO_SIGMA * float(np.mean(dev))
+    center, scale = robust_location_scale(finite)
     if scale == 0.0:
         return np.where(np.isfinite(x), 0.0, np.nan)
     return (x - center) / scale

@@ -37,13 +37,30 @@ def finite_values(values: Sequence[float] | np.ndarray) -> np.ndarray:
     return array[np.isfinite(array)]
 
 
+def robust_location_scale(values: np.ndarray) -> tuple[float, float]:
+    """Median and robust standard deviation (MAD x 1.4826; the mean absolute deviation x 1.2533
+    when the MAD is 0, as when over half the values are equal) of finite values."""
+    center = float(np.median(values))
+    dev = np.abs(values - center)
+    scale = MAD_TO_SIGMA * float(np.median(dev))
+    if scale == 0.0:
+        scale = MEANAD_TO_SIGMA * float(np.mean(dev))
+    return center, scale
+
+
+def median_uncertainty(n: int) -> float:
+    """Factor widening a robust scale for a value scored against the median of n others: the
+    median is itself uncertain, its variance about (pi/2) s^2 / n."""
+    return math.sqrt(1 + math.pi / (2 * n))
+
+
 #: Most values on the short side for which `rank_p_value` adds the order test; beyond it the
 #: exact rank test's floor, 2 / C(n + m, m), is below 0.002 from n = 8 on.
 ORDER_MAX = 5
 #: Fewest values on the long side the order test needs: its median and scale must stand for
 #: the reference's distribution. Measured on pure normal noise, 3 values against n, how often
-#: the combined test falls below 0.002: 0.34% at n = 10, 0.26% at 12, 0.15% at 15, 0.07% at 20
-#: (60,000 draws each); below 15 the rank test alone judges.
+#: the combined test falls below 0.002: 0.34% at n = 10, 0.26% at 12, 0.15-0.21% at 15, 0.07%
+#: at 20 (30,000-60,000 draws each); below 15 the rank test alone judges.
 ORDER_MIN_REFERENCE = 15
 
 
@@ -63,18 +80,14 @@ def order_p_value(reference: np.ndarray, short: np.ndarray, *, floor: float = 0.
     one of them unless there are 21+ old runs (2 x 2 / C(n + 3, 3)); this test uses distances,
     so one slow old night or one fast new night costs it little. scipy has no such test.
     """
-    center = float(np.median(reference))
-    direction = 1.0 if float(np.median(short)) >= center else -1.0
-    nearest = float(np.min(short * direction)) * direction
-    dev = np.abs(reference - center)
-    scale = MAD_TO_SIGMA * float(np.median(dev))
-    if scale == 0.0:
-        scale = MEANAD_TO_SIGMA * float(np.mean(dev))
+    center, scale = robust_location_scale(reference)
     scale = max(scale, floor)
     if scale == 0.0 or short.size < 2:
         return 1.0
+    direction = 1.0 if float(np.median(short)) >= center else -1.0
+    nearest = float(np.min(short * direction)) * direction
     n = reference.size
-    z = direction * (nearest - center) / (scale * math.sqrt(1 + math.pi / (2 * n)))
+    z = direction * (nearest - center) / (scale * median_uncertainty(n))
     if z <= 0.0:
         return 1.0
     return float(min(1.0, 2 * stats.t.sf(z, n - 1) ** (short.size - 1)))
