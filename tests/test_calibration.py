@@ -17,7 +17,12 @@ from threadpoolctl import threadpool_info
 from warehouse_data import ENV, ENVIRONMENT
 
 from skillsets.bench.calibration import REFERENCE_VERSION, REFERENCE_WORK, Reference, reference
-from skillsets.bench.measure import MeasureConfig, measure_calibrated
+from skillsets.bench.measure import (
+    MeasureConfig,
+    measure_calibrated,
+    measure_latency,
+    measure_paired,
+)
 from skillsets.bench.rows import METRIC_UNITS, RowMaker, is_reference_row, pool_reference_rows
 from skillsets.bench.spec import BenchmarkSpec
 from skillsets.bench.task import run_benchmark
@@ -79,6 +84,42 @@ def test_the_interleaved_loop_returns_both_sample_sets() -> None:
     assert stats.paired_with == tuple(range(12))
     assert stats.model.p50 >= 3.0 and stats.reference.p50 < 1.0
     assert stats.ratio == pytest.approx(stats.model.p50 / stats.reference.p50)
+
+
+def test_paired_timing_alternates_and_takes_the_difference_pair_by_pair() -> None:
+    calls: list[str] = []
+    stats = measure_paired(lambda: calls.append("prefill"),
+                           lambda: (calls.append("generate"), time.sleep(0.002)),
+                           MeasureConfig(warmup_runs=1, min_iterations=8, min_seconds=0.0))
+    assert calls == ["prefill", "generate"] * 9
+    assert stats.first.n == stats.second.n == 8
+    differences = [b - a for a, b in zip(stats.first.samples_ms, stats.second.samples_ms,
+                                         strict=True)]
+    assert stats.difference_p50 == pytest.approx(float(np.median(differences)))
+    assert stats.difference_p50 >= 2.0
+
+
+def test_a_host_that_speeds_up_cancels_in_the_paired_difference() -> None:
+    """The host gets 1 ms faster after each second call, and the second call costs 1 ms more
+    than the first: timed in separate blocks the second comes out cheaper than the first
+    (as whisper's generate came out below its own prefill); pair by pair it costs 1 ms more."""
+    level = [12.0]
+
+    def first() -> None:
+        time.sleep(level[0] / 1000)
+
+    def second() -> None:
+        time.sleep((level[0] + 1.0) / 1000)
+        level[0] -= 1.0
+
+    config = MeasureConfig(warmup_runs=0, min_iterations=5, min_seconds=0.0)
+    separate_first = measure_latency(first, config)
+    separate_second = measure_latency(second, config)
+    assert separate_second.p50 < separate_first.p50
+
+    level[0] = 12.0
+    stats = measure_paired(first, second, config)
+    assert 0.7 <= stats.difference_p50 <= 1.6
 
 
 def test_a_dear_reference_is_spaced_out_to_its_share() -> None:

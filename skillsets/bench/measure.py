@@ -280,6 +280,65 @@ def _timed_loop(
 
 
 @dataclass(frozen=True)
+class PairedStats:
+    """Two callables timed in alternation, and the per-pair difference of their times.
+
+    Attributes:
+        first: The first callable's samples.
+        second: The second's, each taken right after the first's sample of the same index.
+        difference_p50: Median over the pairs of (second - first), in ms. Both calls of a pair
+            see the same host state, so a slow minute moves both and cancels here, where the
+            difference of two p50s from separate blocks can even come out negative.
+    """
+
+    first: LatencyStats
+    second: LatencyStats
+    difference_p50: float
+
+
+def measure_paired(
+    first: Callable[[], object],
+    second: Callable[[], object],
+    config: MeasureConfig = MeasureConfig(),
+    *,
+    synchronize: Callable[[], None] | None = None,
+) -> PairedStats:
+    """Time `first()` then `second()`, pair after pair, until `config`'s rules are met.
+
+    The stopping rules count pairs and the summed time of both calls. Used where the number
+    wanted is a difference, e.g. a generator's decode time (generate minus prefill).
+    """
+    for _ in range(config.warmup_runs):
+        for fn in (first, second):
+            fn()
+            if synchronize is not None:
+                synchronize()
+    min_ns = int(config.min_seconds * 1e9)
+    max_ns = int(config.max_seconds * 1e9)
+    samples: tuple[list[int], list[int]] = ([], [])
+    now = time.perf_counter_ns
+    total = 0
+    with gc_paused():
+        while len(samples[0]) < config.min_iterations or total < min_ns:
+            for fn, taken in zip((first, second), samples, strict=True):
+                start = now()
+                fn()
+                if synchronize is not None:
+                    synchronize()
+                elapsed = now() - start
+                taken.append(elapsed)
+                total += elapsed
+            if total >= max_ns:
+                break
+    differences = np.subtract(samples[1], samples[0]) / _NS_PER_MS
+    return PairedStats(
+        first=LatencyStats.from_samples_ns(samples[0]),
+        second=LatencyStats.from_samples_ns(samples[1]),
+        difference_p50=float(np.median(differences)),
+    )
+
+
+@dataclass(frozen=True)
 class MemoryPeak:
     """Peak memory while running one callable.
 
