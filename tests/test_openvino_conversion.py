@@ -15,6 +15,7 @@ from skillsets.runtime.errors import SkillUnavailableError
 from skillsets.runtime.openvino_exec import (
     MAX_CONVERSIONS,
     OpenVinoExecutor,
+    _avg_pool2d,
     _cat,
     _histc,
     _nan_to_num,
@@ -112,6 +113,41 @@ def test_traceable_unfold_rejects_what_torch_rejects():
         _unfold(torch.zeros(2, 3), 1, 4, 1)
     with pytest.raises(RuntimeError, match="step"):
         _unfold(torch.zeros(2, 3), 1, 2, 0)
+
+
+class WidePool(torch.nn.Module):
+    """EfficientNet's pooler: a window far wider than its feature map, with `ceil_mode`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pool = torch.nn.AvgPool2d(1280, ceil_mode=True)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"pooled": self.pool(x)}
+
+
+@needs_openvino
+def test_a_pool_window_wider_than_its_input_converts_as_torchs_mean():
+    x = torch.randn(2, 6, 7, 7)
+    executor = OpenVinoExecutor(WidePool().eval(), {"x": x}, frozenset())
+    assert torch.nn.functional.avg_pool2d is not _avg_pool2d  # restored
+    with torch.inference_mode():
+        out = executor({"x": x})["pooled"]
+    assert out.shape == (2, 6, 1, 1)
+    assert torch.allclose(out, torch.nn.AvgPool2d(1280, ceil_mode=True)(x), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("kernel", "stride", "padding", "ceil_mode"),
+    [(1280, None, 0, True), (7, None, 0, False), ((7, 9), None, 0, True),  # the whole map
+     (3, 2, 1, True), (2, None, 0, False), (7, 1, 0, True)],  # torch's own kernel
+)
+def test_traceable_avg_pool2d_is_torchs(kernel, stride, padding, ceil_mode):
+    x = torch.randn(2, 3, 7, 7)
+    expected = torch.nn.functional.avg_pool2d(x, kernel, stride, padding, ceil_mode)
+    got = _avg_pool2d(x, kernel, stride, padding, ceil_mode)
+    assert got.shape == expected.shape
+    assert torch.allclose(got, expected, atol=1e-6)
 
 
 class Patches(torch.nn.Module):

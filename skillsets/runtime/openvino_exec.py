@@ -128,6 +128,34 @@ def _cat(tensors: Any, dim: int = 0, **kwargs: Any) -> Any:
     return out if out.dtype == dtype else out.to(dtype)
 
 
+def _avg_pool2d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                ceil_mode: bool = False, count_include_pad: bool = True,
+                divisor_override: int | None = None) -> Any:
+    """`F.avg_pool2d`, with a window that covers the whole unpadded input computed as its mean.
+
+    EfficientNet's pooler (and ALIGN's, built on it) is `AvgPool2d(hidden_dim, ceil_mode=True)`:
+    a 1280-wide window over a 7x7 map. torch clips the window to the input and averages the
+    49 values; OpenVINO's AvgPool rejects a kernel larger than its input. Every other call is
+    torch's own.
+    """
+    import torch
+
+    def pair(value: Any) -> tuple[int, int]:
+        return (value, value) if isinstance(value, int) else tuple(value)  # type: ignore[return-value]
+
+    kernel = pair(kernel_size)
+    strides = kernel if stride is None or stride == [] else pair(stride)
+    height, width = input.shape[-2], input.shape[-1]
+    whole = (pair(padding) == (0, 0) and divisor_override is None
+             and kernel[0] >= height and kernel[1] >= width
+             and strides[0] >= kernel[0] and strides[1] >= kernel[1]
+             and (ceil_mode or (kernel[0], kernel[1]) == (height, width)))
+    if whole:
+        return input.mean(dim=(-2, -1), keepdim=True)
+    return torch._C._nn.avg_pool2d(input, kernel, strides, pair(padding), ceil_mode,
+                                   count_include_pad, divisor_override)
+
+
 #: torch functions that OpenVINO's PyTorch frontend cannot convert (or converts only for some
 #: inputs), replaced while tracing by equivalents made of ops it can (`traceable_ops`). The
 #: compiled model is then compared with the unpatched torch model by validation, so a
@@ -135,13 +163,17 @@ def _cat(tensors: Any, dim: int = 0, **kwargs: Any) -> Any:
 TRACEABLE_REPLACEMENTS: dict[str, Any] = {
     "histc": _histc, "nan_to_num": _nan_to_num, "unfold": _unfold, "cat": _cat}
 
+#: The same for `torch.nn.functional` (its `unfold` is im2col, not `Tensor.unfold`).
+TRACEABLE_FUNCTIONAL: dict[str, Any] = {"avg_pool2d": _avg_pool2d}
+
 _PATCH_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
 def traceable_ops() -> Iterator[None]:
     """Within the block, `torch.histc`/`Tensor.histc`, `Tensor.unfold` (and the other
-    `TRACEABLE_REPLACEMENTS`) are the traceable equivalents, so `torch.jit.trace` records ops
+    `TRACEABLE_REPLACEMENTS`, and `TRACEABLE_FUNCTIONAL` in `torch.nn.functional`) are the
+    traceable equivalents, so `torch.jit.trace` records ops
     OpenVINO converts.
 
     Patching torch's module attributes is process-wide, so conversions hold a lock; the
@@ -149,12 +181,15 @@ def traceable_ops() -> Iterator[None]:
     """
     import torch
 
+    functional = torch.nn.functional
     with _PATCH_LOCK:
         saved = [(owner, name, getattr(owner, name)) for name in TRACEABLE_REPLACEMENTS
                  for owner in (torch, torch.Tensor) if hasattr(owner, name)]
+        saved += [(functional, name, getattr(functional, name)) for name in TRACEABLE_FUNCTIONAL]
         try:
             for owner, name, _ in saved:
-                setattr(owner, name, TRACEABLE_REPLACEMENTS[name])
+                table = TRACEABLE_FUNCTIONAL if owner is functional else TRACEABLE_REPLACEMENTS
+                setattr(owner, name, table[name])
             yield
         finally:
             for owner, name, original in saved:
