@@ -279,6 +279,42 @@ def test_outputs_that_kept_the_traced_length_run_again_on_a_conversion_at_the_ne
     assert list(executor._by_shapes) == [((1, 6, 3),)]
 
 
+class JoinedBatch(torch.nn.Module):
+    """Reshapes to a batch read as a Python int, then sums along the sequence: traced at a
+    batch of 1, a batch of 2 still runs, as one sequence of both rows (Longformer's chunks)."""
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        joined = x.reshape(int(x.shape[0]), -1, x.shape[-1])
+        return {"out": joined.cumsum(dim=1).reshape(x.shape)}
+
+
+@needs_openvino
+def test_a_trace_that_joins_the_rows_of_a_batch_gets_a_conversion_per_batch_size():
+    model = JoinedBatch().eval()
+    executor = OpenVinoExecutor(model, {"x": torch.randn(1, 4, 3)}, frozenset())
+    assert executor.batch_baked
+    x = torch.randn(2, 4, 3)
+    with torch.inference_mode():
+        mixed = executor.compiled.create_infer_request().infer([x.numpy()])[0]
+        assert not torch.allclose(torch.from_numpy(mixed), model(x)["out"], atol=1e-3)
+        for length in (4, 6):  # the batch's conversion serves every length of that batch
+            x = torch.randn(2, length, 3)
+            assert torch.allclose(executor({"x": x})["out"], model(x)["out"], atol=1e-5)
+        x = torch.randn(1, 6, 3)
+        assert torch.allclose(executor({"x": x})["out"], model(x)["out"], atol=1e-5)
+    assert list(executor._by_batch) == [2]
+
+
+@needs_openvino
+def test_a_trace_that_keeps_the_rows_of_a_batch_apart_converts_once():
+    executor = OpenVinoExecutor(Patches(), {"x": torch.randn(1, 12, 3)}, frozenset())
+    assert not executor.batch_baked
+    x = torch.randn(3, 12, 3)
+    with torch.inference_mode():
+        assert torch.equal(executor({"x": x})["patches"], x.unfold(-2, 4, 2) * 2)
+    assert executor._by_batch == {} and executor._by_shapes == {}
+
+
 def test_kept_sizes_are_told_from_outputs_that_follow_the_inputs():
     # the traced length 4 stayed in the sequence dimension while the input grew to 6
     assert kept_sizes(((1, 4),), ((1, 4, 8),), ((1, 6),), ((1, 4, 8),))

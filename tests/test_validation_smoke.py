@@ -45,10 +45,12 @@ def test_openvino_matches_torch(model_type):
 
 
 @needs_openvino
-def test_a_task_openvino_has_no_path_for_is_unsupported_not_failed():
-    # pocket_tts generates audio in its own generate(): openvino's generate loops produce token
-    # ids (decoder-only and encoder-decoder), so it has no path for it.
-    result = smoke_test("pocket_tts", "openvino", options=FAST)
+@pytest.mark.parametrize("model_type", ["pocket_tts", "musicgen"])
+def test_a_task_openvino_has_no_path_for_is_unsupported_not_failed(model_type):
+    # pocket_tts and musicgen (an encoder-decoder) generate audio in their own generate():
+    # openvino's generate loops produce token ids (decoder-only and encoder-decoder), so it
+    # has no path for them.
+    result = smoke_test(model_type, "openvino", options=FAST)
     assert result.status == "unsupported"
     assert result.error_type == "UnsupportedCombinationError"
     assert "generate loop" in result.message

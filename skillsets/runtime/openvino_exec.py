@@ -386,6 +386,45 @@ class OpenVinoExecutor:
         self._source = (model, params, precision)
         self._shapes = _shapes(example)
         self._by_shapes: dict[Shapes, OpenVinoExecutor] = {}
+        #: Conversions at other batch sizes, for a trace that baked its batch in.
+        self._by_batch: dict[int, OpenVinoExecutor] = {}
+        #: Whether the trace mixes the rows of other batch sizes (`_bakes_batch`).
+        self.batch_baked = self._bakes_batch(example, hint)
+
+    def _bakes_batch(self, example: dict[str, Any], hint: str) -> bool:
+        """Whether a batch of two copies of the batch-1 example gives rows other than the
+        example's own output, on this compiled model.
+
+        Some traces read the batch as a Python int and bake it into a reshape that still
+        accepts other batches, so a batch of 2 runs and returns right-shaped, wrong rows
+        (Longformer's sliding-window chunks: 0.019 off; LED). Neither a rejection nor
+        `kept_sizes` shows that. Both runs are of the compiled model, so a weight-only
+        precision's own error cancels; the limit is float rounding of the precision executed.
+        A compiled model that rejects the batch is left to `__call__`.
+        """
+        import numpy as np
+        import torch
+
+        if not all(v.dim() and v.shape[0] == 1 for v in example.values()):
+            return False
+        single = [v.numpy() for v in example.values()]
+        doubled = [torch.cat([v, v]).numpy() for v in example.values()]
+        try:
+            one = self._request().infer(single)
+            one = [np.array(one[i], dtype=np.float64) for i in range(len(self.outputs))]
+            two = self._request().infer(doubled)
+            two = [np.array(two[i], dtype=np.float64) for i in range(len(self.outputs))]
+        except RuntimeError:  # rejected; the plugin needs a fresh compilation afterwards
+            self._recompile()
+            return False
+        limit = 1e-4 if hint == "f32" else 2e-2
+        for want, got in zip(one, two, strict=True):
+            if want.ndim == 0 or want.shape[0] != 1 or got.shape != (2, *want.shape[1:]):
+                continue  # not an output along the batch
+            scale = 1.0 + (float(np.abs(want).max()) if want.size else 0.0)
+            if want.size and float(np.abs(got - want).max()) > limit * scale:
+                return True
+        return False
 
     def _request(self) -> Any:
         compiled, request = getattr(self._local, "request", (None, None))
@@ -419,27 +458,42 @@ class OpenVinoExecutor:
         Raises:
             SkillUnavailableError: `MAX_CONVERSIONS` were made already.
         """
-        import torch
-
         shapes = _shapes({name: prepared[name] for name in self.input_names})
         if shapes == self._shapes:
             return self
         other = self._by_shapes.get(shapes)
         if other is None:
-            if len(self._by_shapes) >= MAX_CONVERSIONS:
-                raise SkillUnavailableError(
-                    f"openvino's trace of {type(self._source[0]).__name__} keeps sizes of its "
-                    f"example {self._named(self._shapes)}: each new input shape needs its own "
-                    f"conversion, and {MAX_CONVERSIONS} were made (inputs now "
-                    f"{self._named(shapes)}); a Python loop over the sequence or a size read as "
-                    "an int in the traced code")
-            model, params, precision = self._source
-            # Callers run under inference_mode, whose tensors torch.jit.trace cannot trace.
-            with torch.inference_mode(False):
-                example = {name: prepared[name].clone() for name in self.input_names}
-                other = OpenVinoExecutor(model, example, params, precision)
+            other = self._converted_at(prepared, shapes)
             self._by_shapes[shapes] = other
         return other
+
+    def _for_batch(self, prepared: dict[str, Any], batch: int) -> OpenVinoExecutor:
+        """The conversion that runs batch size `batch` of a trace that baked its batch in
+        (`batch_baked`): one per batch size, traced at the first inputs of that size, which
+        then serves every shape of that batch size."""
+        other = self._by_batch.get(batch)
+        if other is None:
+            other = self._converted_at(prepared, _shapes(
+                {name: prepared[name] for name in self.input_names}))
+            self._by_batch[batch] = other
+        return other
+
+    def _converted_at(self, prepared: dict[str, Any], shapes: Shapes) -> OpenVinoExecutor:
+        """A new conversion traced at `prepared`, counted against `MAX_CONVERSIONS`."""
+        import torch
+
+        if len(self._by_shapes) + len(self._by_batch) >= MAX_CONVERSIONS:
+            raise SkillUnavailableError(
+                f"openvino's trace of {type(self._source[0]).__name__} keeps sizes of its "
+                f"example {self._named(self._shapes)}: each new input shape needs its own "
+                f"conversion, and {MAX_CONVERSIONS} were made (inputs now "
+                f"{self._named(shapes)}); a Python loop over the sequence or a size read as "
+                "an int in the traced code")
+        model, params, precision = self._source
+        # Callers run under inference_mode, whose tensors torch.jit.trace cannot trace.
+        with torch.inference_mode(False):
+            example = {name: prepared[name].clone() for name in self.input_names}
+            return OpenVinoExecutor(model, example, params, precision)
 
     def __call__(self, prepared: dict[str, Any]) -> dict[str, Any]:
         """Run the compiled model on `prepared`'s tensors (named as at conversion).
@@ -448,7 +502,8 @@ class OpenVinoExecutor:
         tensor: the vision towers that pack every image's patches into one sequence, sized by
         `grid_thw`). When the compiled model rejects inputs of other shapes, or runs them and
         returns outputs that kept the traced sizes (`kept_sizes`), the model is converted
-        again at those shapes (`conversion_at`), and that one runs them.
+        again at those shapes (`conversion_at`), and that one runs them. A trace that mixes the
+        rows of other batches (`batch_baked`) gets one conversion per batch size.
         """
         import torch
 
@@ -456,6 +511,9 @@ class OpenVinoExecutor:
         other = self._by_shapes.get(shapes)
         if other is not None:
             return other(prepared)
+        batches = {shape[0] for shape in shapes if shape}
+        if self.batch_baked and len(batches) == 1 and batches != {1}:
+            return self._for_batch(prepared, batches.pop())(prepared)
         inputs = [prepared[name].numpy() for name in self.input_names]
         try:
             result = self._request().infer(inputs)

@@ -356,7 +356,10 @@ def load_skill(
         gen.max_new_tokens = skill.max_new_tokens
     if placement.hardware == "openvino":
         seq2seq = skill.generative and is_encoder_decoder(model)
-        if skill.generative and not seq2seq and not skill.decoder_only:
+        # MusicGen is an encoder-decoder too, but its generate() decodes audio codes to a
+        # waveform, which the token-id loops cannot do.
+        speaks = TASKS[entry.task].output == "audio"
+        if skill.generative and (speaks or (not seq2seq and not skill.decoder_only)):
             raise UnsupportedCombinationError(
                 f"{entry.model_type}: openvino runs forward passes and the decoder-only and "
                 f"encoder-decoder generate loops, which produce token ids; {entry.task} "
