@@ -8,11 +8,22 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
 from marks import needs_openvino
 
 from hardware.registry import probe
+from skillsets.runtime.decode import with_start_ids
+from skillsets.runtime.skill import load_skill
+from skillsets.validation.causes import classify
 from skillsets.validation.outputs import compare, flatten
-from skillsets.validation.smoke import SmokeOptions, smoke_test
+from skillsets.validation.smoke import (
+    SmokeCheckError,
+    SmokeOptions,
+    _compare_with_torch,
+    _SmokeRun,
+    smoke_test,
+)
+from skillsets.validation.tolerance import parity_limit
 
 MODELS = ("bert", "gpt2", "vit")
 # The inventory builds every head class; covered once below, skipped elsewhere to keep this fast.
@@ -54,6 +65,38 @@ def test_a_task_openvino_has_no_path_for_is_unsupported_not_failed(model_type):
     assert result.status == "unsupported"
     assert result.error_type == "UnsupportedCombinationError"
     assert "generate loop" in result.message
+
+
+@needs_openvino
+def test_a_reference_that_depends_on_torchs_attention_implementation_is_told_apart():
+    # PaliGemma's bidirectional text config: under sdpa transformers skips the mask and the
+    # module attends both ways; eager attention, and the trace OpenVINO converts, are causal.
+    result = smoke_test("paligemma", "openvino", options=FAST)
+    assert result.status == "fail"
+    assert result.error_type == "TorchAttentionDisagrees", result.message
+    compared = result.details["compiled_vs_torch"]
+    assert compared["max_abs_diff"] > 0.1  # against torch's sdpa
+    assert compared["eager"]["max_abs_diff"] < 1e-4 and compared["eager"]["attention"] == "sdpa"
+    assert classify(result.error_type, "openvino", result.message).name == (
+        "torch-attention-disagrees")
+
+
+@needs_openvino
+def test_the_eager_check_puts_every_attention_setting_back():
+    skill = load_skill("paligemma", "openvino")
+    prepared = with_start_ids(skill.model, skill.prepare(skill.example_inputs(1)))
+    with torch.inference_mode():
+        before = skill.model(**prepared, use_cache=False).logits
+    run = _SmokeRun("paligemma", "openvino", FAST)
+    run.result.details["compiled_vs_torch"] = {}
+    comparison = _compare_with_torch(skill, prepared, FAST.seed)
+    with pytest.raises(SmokeCheckError, match="equals torch with eager attention"):
+        run.explain_by_attention(skill, prepared, comparison, parity_limit("f32"))
+    with torch.inference_mode():
+        after = skill.model(**prepared, use_cache=False).logits
+    assert {m.config._attn_implementation for m in skill.model.modules()
+            if hasattr(getattr(m, "config", None), "_attn_implementation_internal")} == {"sdpa"}
+    assert torch.equal(before, after)
 
 
 def test_inventory_lists_every_head_class_of_bert():

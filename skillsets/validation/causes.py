@@ -174,6 +174,14 @@ CAUSES: tuple[Cause, ...] = (
         r"needs tensor inputs",
     ),
     Cause(
+        "torch-attention-disagrees",
+        "torch's sdpa and eager attention give different outputs on this model; the compiled "
+        "model equals the eager one",
+        "report it against the model's code in transformers (its mask under sdpa); no "
+        "conversion can match both references",
+        error_types=_types("TorchAttentionDisagrees"),
+    ),
+    Cause(
         "compiled-differs",
         "the compiled model's outputs or tokens differ from torch's beyond the limit",
         "check the op that produces the named output (the record names it), or the precision "

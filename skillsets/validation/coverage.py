@@ -51,6 +51,8 @@ HINTS: dict[str, str] = {
     "or batch-dependent routing in the runtime's inputs",
     "RoundTripMismatch": "a weight is not saved or not loaded: compare state_dict keys with "
     "the safetensors file; fix tied or non-persistent weights",
+    "TorchAttentionDisagrees": "torch's sdpa and eager attention disagree on this model and "
+    "the compiled model equals eager: report it against the model's code in transformers",
     "CompiledMismatch": "the compiled model's outputs differ from torch's: check the op that "
     "produces the named output, or convert with example inputs of the same dtype",
     "HardwareFallback": "the runtime fell back to another backend: see why in the message",
