@@ -100,7 +100,7 @@ def test_paired_timing_alternates_and_takes_the_difference_pair_by_pair() -> Non
 
 
 def test_a_host_that_speeds_up_cancels_in_the_paired_difference() -> None:
-    """The host gets 1 ms faster after each second call, and the second call costs 1 ms more
+    """The host gets 2 ms faster after each second call, and the second call costs 1 ms more
     than the first: timed in separate blocks the second comes out cheaper than the first
     (as whisper's generate came out below its own prefill); pair by pair it costs 1 ms more."""
     level = [12.0]
@@ -110,7 +110,7 @@ def test_a_host_that_speeds_up_cancels_in_the_paired_difference() -> None:
 
     def second() -> None:
         time.sleep((level[0] + 1.0) / 1000)
-        level[0] -= 1.0
+        level[0] -= 2.0
 
     config = MeasureConfig(warmup_runs=0, min_iterations=5, min_seconds=0.0)
     separate_first = measure_latency(first, config)

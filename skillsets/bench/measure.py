@@ -233,6 +233,15 @@ def measure_calibrated(
     )
 
 
+def _timed_call(fn: Callable[[], object], synchronize: Callable[[], None] | None) -> int:
+    """Nanoseconds of one call of `fn`, synchronised when the device runs asynchronously."""
+    start = time.perf_counter_ns()
+    fn()
+    if synchronize is not None:
+        synchronize()
+    return time.perf_counter_ns() - start
+
+
 def _timed_loop(
     fn: Callable[[], object],
     config: MeasureConfig,
@@ -254,23 +263,16 @@ def _timed_loop(
     samples: list[int] = []
     ref_samples: list[int] = []
     paired: list[int] = []
-    now = time.perf_counter_ns
     total = 0
     ref_total = 0
     with gc_paused():
         while len(samples) < config.min_iterations or total < min_ns:
-            start = now()
-            fn()
-            if synchronize is not None:
-                synchronize()
-            elapsed = now() - start
+            elapsed = _timed_call(fn, synchronize)
             samples.append(elapsed)
             total += elapsed
             if reference is not None:
                 if ref_total <= config.reference_share * total:
-                    start = now()
-                    reference()
-                    ref_elapsed = now() - start
+                    ref_elapsed = _timed_call(reference, None)
                     ref_samples.append(ref_elapsed)
                     ref_total += ref_elapsed
                 paired.append(len(ref_samples) - 1)
@@ -316,16 +318,11 @@ def measure_paired(
     min_ns = int(config.min_seconds * 1e9)
     max_ns = int(config.max_seconds * 1e9)
     samples: tuple[list[int], list[int]] = ([], [])
-    now = time.perf_counter_ns
     total = 0
     with gc_paused():
         while len(samples[0]) < config.min_iterations or total < min_ns:
             for fn, taken in zip((first, second), samples, strict=True):
-                start = now()
-                fn()
-                if synchronize is not None:
-                    synchronize()
-                elapsed = now() - start
+                elapsed = _timed_call(fn, synchronize)
                 taken.append(elapsed)
                 total += elapsed
             if total >= max_ns:

@@ -149,7 +149,7 @@ def _avg_pool2d(input: Any, kernel_size: Any, stride: Any = None, padding: Any =
     whole = (pair(padding) == (0, 0) and divisor_override is None
              and kernel[0] >= height and kernel[1] >= width
              and strides[0] >= kernel[0] and strides[1] >= kernel[1]
-             and (ceil_mode or (kernel[0], kernel[1]) == (height, width)))
+             and (ceil_mode or kernel == (height, width)))
     if whole:
         return input.mean(dim=(-2, -1), keepdim=True)
     return torch._C._nn.avg_pool2d(input, kernel, strides, pair(padding), ceil_mode,
@@ -467,14 +467,14 @@ class OpenVinoExecutor:
             self._by_shapes[shapes] = other
         return other
 
-    def _for_batch(self, prepared: dict[str, Any], batch: int) -> OpenVinoExecutor:
+    def _for_batch(self, prepared: dict[str, Any], shapes: Shapes, batch: int
+                   ) -> OpenVinoExecutor:
         """The conversion that runs batch size `batch` of a trace that baked its batch in
-        (`batch_baked`): one per batch size, traced at the first inputs of that size, which
-        then serves every shape of that batch size."""
+        (`batch_baked`): one per batch size, traced at the first inputs of that size
+        (`shapes`), which then serves every shape of that batch size."""
         other = self._by_batch.get(batch)
         if other is None:
-            other = self._converted_at(prepared, _shapes(
-                {name: prepared[name] for name in self.input_names}))
+            other = self._converted_at(prepared, shapes)
             self._by_batch[batch] = other
         return other
 
@@ -511,9 +511,10 @@ class OpenVinoExecutor:
         other = self._by_shapes.get(shapes)
         if other is not None:
             return other(prepared)
-        batches = {shape[0] for shape in shapes if shape}
-        if self.batch_baked and len(batches) == 1 and batches != {1}:
-            return self._for_batch(prepared, batches.pop())(prepared)
+        if self.batch_baked:
+            batches = {shape[0] for shape in shapes if shape}
+            if len(batches) == 1 and batches != {1}:
+                return self._for_batch(prepared, shapes, batches.pop())(prepared)
         inputs = [prepared[name].numpy() for name in self.input_names]
         try:
             result = self._request().infer(inputs)
