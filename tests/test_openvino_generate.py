@@ -71,6 +71,56 @@ def test_decoder_step_logits_match_torch_on_a_random_prefix(skill):
     assert torch.allclose(compiled, reference, atol=1e-4), (compiled - reference).abs().max()
 
 
+class _Counted:
+    """A real compiled decoder, called through a counter."""
+
+    def __init__(self, executor, calls, key):
+        self.executor, self.calls, self.key = executor, calls, key
+
+    def __call__(self, inputs):
+        self.calls[self.key] += 1
+        return self.executor(inputs)
+
+
+@needs_openvino
+def test_each_step_after_the_first_runs_the_decoder_with_past(skill, monkeypatch):
+    ov = skill._openvino
+    assert skill.kv_cache == (True, None)
+    assert ov.decoder_with_past is not None
+    calls = {"decoder": 0, "decoder_with_past": 0}
+    for key in calls:
+        monkeypatch.setattr(ov, key, _Counted(getattr(ov, key), calls, key))
+    prepared = skill.prepare(skill.example_inputs(2))
+    compiled = skill.run(prepared)
+    compiled = getattr(compiled, "sequences", compiled)
+    reference = skill.torch_run(prepared, use_cache=True)
+    reference = getattr(reference, "sequences", reference)
+    assert torch.equal(compiled, reference), (compiled.tolist(), reference.tolist())
+    # One step per new token: the first through the decoder without past (from generate()'s
+    # start ids), every later one with past.
+    assert calls == {"decoder": 1, "decoder_with_past": skill.max_new_tokens - 1}
+
+
+@needs_openvino
+def test_a_decoder_with_past_that_disagrees_with_the_whole_prefix_is_caught(skill):
+    """The check at load, on a real decoder with past that is wrong for this model: the one
+    compiled for the same type with other random weights (seed 1)."""
+    ov = skill._openvino
+    other = load_skill(skill.model_type, "openvino", seed=1)._openvino
+    ids = torch.randint(0, 50, (1, 5), generator=torch.Generator().manual_seed(3))
+    ids[:, 0] = ov.decoder_start
+    prepared = skill.prepare(skill.example_inputs(1))  # what the decoders were traced on
+    with torch.no_grad():
+        reference = skill.model.get_encoder()(**{k: prepared[k] for k in ov.encoder_inputs})
+    assert ov._past_differs(ov.decoder_with_past, ids, reference) is None
+    problem = ov._past_differs(other.decoder_with_past, ids, reference)
+    assert problem is not None
+    # the first step with past already, and torch's own cached step agrees with its whole
+    # prefix there, so the cause is the compiled decoder
+    assert "at past length 1, traced at 3" in problem
+    assert "a trace that keeps a size of its example" in problem
+
+
 @needs_openvino
 @pytest.mark.parametrize("model_type", MODELS)
 def test_smoke_compares_tokens_and_passes_at_f32(model_type):
@@ -82,6 +132,7 @@ def test_smoke_compares_tokens_and_passes_at_f32(model_type):
                                            "rtol": 1e-3}
     tokens = result.details["compiled_vs_torch"]["tokens"]
     assert tokens["equal"] is True
+    assert tokens["kv_cache"] is True and "kv_cache_reason" not in tokens
     # For t5 and whisper torch's cached and uncached generate() agree too.
     assert tokens["torch_cache_agrees"] is True
     assert result.max_abs_diff is not None and result.max_abs_diff < 1e-3

@@ -216,9 +216,12 @@ def _generation(
         rows.scalar("inference", "output_throughput",
                     batch_size * new_tokens / (generate_stats.p50 / 1000.0), batch_size),
     ]
+    cached, why = skill.kv_cache
     out.notes.append(
         f"batch {batch_size}: {new_tokens} new tokens per sequence; decode {decode_ms:.3f} ms, "
-        f"the median of generate - prefill over {prefill.n} interleaved pairs"
+        f"the median of generate - prefill over {prefill.n} interleaved pairs; "
+        + ("each step after the first reuses past keys and values" if cached else
+           f"no KV cache: {why or 'the model decodes without one'}")
     )
     return out
 

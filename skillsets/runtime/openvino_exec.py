@@ -407,8 +407,10 @@ class OpenVinoExecutor:
 
         if not all(v.dim() and v.shape[0] == 1 for v in example.values()):
             return False
-        single = [v.numpy() for v in example.values()]
-        doubled = [torch.cat([v, v]).numpy() for v in example.values()]
+        # detach: an example can hold a tensor that requires grad (a field of
+        # Moonshine-Streaming's encoder output), which numpy() refuses.
+        single = [v.detach().numpy() for v in example.values()]
+        doubled = [torch.cat([v, v]).detach().numpy() for v in example.values()]
         try:
             one = self._request().infer(single)
             one = [np.array(one[i], dtype=np.float64) for i in range(len(self.outputs))]
@@ -515,7 +517,7 @@ class OpenVinoExecutor:
             batches = {shape[0] for shape in shapes if shape}
             if len(batches) == 1 and batches != {1}:
                 return self._for_batch(prepared, shapes, batches.pop())(prepared)
-        inputs = [prepared[name].numpy() for name in self.input_names]
+        inputs = [prepared[name].detach().numpy() for name in self.input_names]
         try:
             result = self._request().infer(inputs)
         except RuntimeError as exc:  # the plugin's first line is its source file; say more

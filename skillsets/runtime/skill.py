@@ -142,6 +142,25 @@ class Skill:
                 and not is_encoder_decoder(self.model))
 
     @property
+    def kv_cache(self) -> tuple[bool, str | None]:
+        """Whether `run`'s decoding steps after the first reuse past keys and values, and why
+        not where they do not (None where they do, or where `run` does not decode).
+
+        torch: generate()'s own cache. OpenVINO: an encoder-decoder's decoder with past where it
+        converted and passed its check at load (`OpenVinoSeq2Seq.kv_cache`); a decoder-only
+        generator runs its whole compiled forward on the grown sequence each step.
+        """
+        if not self.generative:
+            return False, None
+        if isinstance(self._openvino, OpenVinoSeq2Seq):
+            return self._openvino.kv_cache, self._openvino.kv_cache_reason
+        if self._openvino is not None:
+            return False, ("openvino's decoder-only loop runs the whole compiled forward on the "
+                           "grown sequence each step")
+        return bool(getattr(getattr(self.model, "generation_config", None), "use_cache", True)
+                    ), None
+
+    @property
     def custom_generate(self) -> bool:
         """Whether generation goes through the model's own generate(), not transformers'."""
         from transformers import GenerationMixin

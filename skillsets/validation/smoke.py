@@ -422,24 +422,31 @@ class _SmokeRun:
     def compare_tokens(self, skill: Any, prepared: dict[str, Any]) -> None:
         """The compiled backend's generated tokens against torch's greedy generate().
 
-        The reference is torch's generate() without its KV cache, the computation OpenVINO
-        runs (the whole prefix each step). Whether torch's cached generate() gives the same
-        tokens is recorded too (`torch_cache_agrees`): for a few models (ProphetNet) torch's own
-        cached path moves logits enough to flip a near-tied token.
+        The reference is torch's generate() with or without its KV cache as the compiled
+        backend decodes: OpenVINO's encoder-decoders with past key values where their decoder
+        with past converted and passed its check at load (`kv_cache`, recorded with
+        `kv_cache_reason`), every other compiled generator without (the whole prefix each
+        step). Whether torch's other mode gives the same tokens is recorded too
+        (`torch_cache_agrees`): for a few models (ProphetNet) torch's own cached path moves
+        logits enough to flip a near-tied token.
         Random tiny models can have near-tied logits where a difference within the limit
         flips a token; the message then names the first step that differs.
         """
+        kv_cache, kv_cache_reason = skill.kv_cache
         torch.manual_seed(self.options.seed)
         compiled = _sequences(skill.run(prepared))
         torch.manual_seed(self.options.seed)
-        reference = _sequences(skill.torch_run(prepared, use_cache=False))
+        reference = _sequences(skill.torch_run(prepared, use_cache=kv_cache))
         torch.manual_seed(self.options.seed)
-        cached = _sequences(skill.torch_run(prepared))
+        other = _sequences(skill.torch_run(prepared, use_cache=not kv_cache))
         equal = compiled.shape == reference.shape and torch.equal(compiled, reference)
-        self.result.details["compiled_vs_torch"]["tokens"] = {
-            "equal": equal, "shape": list(reference.shape),
-            "torch_cache_agrees": cached.shape == reference.shape
-            and torch.equal(cached, reference)}
+        tokens: dict[str, Any] = {
+            "equal": equal, "shape": list(reference.shape), "kv_cache": kv_cache,
+            "torch_cache_agrees": other.shape == reference.shape
+            and torch.equal(other, reference)}
+        if kv_cache_reason:
+            tokens["kv_cache_reason"] = kv_cache_reason
+        self.result.details["compiled_vs_torch"]["tokens"] = tokens
         if equal:
             return
         differ = (compiled != reference).nonzero() if compiled.shape == reference.shape else None
@@ -448,8 +455,8 @@ class _SmokeRun:
                  f"shapes {list(compiled.shape)} and {list(reference.shape)}")
         raise SmokeCheckError(
             "CompiledTokensMismatch",
-            f"{self.hardware} generates other tokens than torch's greedy generate() without "
-            f"cache ({where}): "
+            f"{self.hardware} generates other tokens than torch's greedy generate() "
+            f"{'with' if kv_cache else 'without'} cache ({where}): "
             f"{compiled.tolist()} vs {reference.tolist()}")
 
     def roundtrip(self, skill: Any, batch: int, folder: str) -> dict[str, Any]:
