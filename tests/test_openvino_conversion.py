@@ -19,6 +19,7 @@ from skillsets.runtime.openvino_exec import (
     _cat,
     _histc,
     _nan_to_num,
+    _round,
     _unfold,
     kept_sizes,
 )
@@ -70,6 +71,33 @@ def test_histc_and_nan_to_num_convert_and_match_torch():
     assert torch.equal(compiled["counts"], reference["counts"])
     assert torch.allclose(compiled["scores"], reference["scores"], atol=1e-6)
     assert torch.histc is not _histc and torch.nan_to_num is not _nan_to_num  # restored
+
+
+class Unpad(torch.nn.Module):
+    """LLaVA-NeXT's `unpad_image` arithmetic: `round()` of a ratio of the traced shape."""
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        height, width = x.shape[-2:]
+        new_height = int(round(height * (width / 40), 7))
+        padding = (height - new_height) // 2
+        return {"kept": x[..., padding:height - padding, :]}
+
+
+@needs_openvino
+def test_round_of_a_traced_size_converts():
+    x = torch.randn(1, 3, 30, 20)
+    executor = OpenVinoExecutor(Unpad().eval(), {"x": x}, frozenset())
+    compiled = executor({"x": x})["kept"]
+    # round(30 * 20 / 40) = 15, so (30 - 15) // 2 = 7 rows cut each side: 16 kept
+    assert compiled.shape == (1, 3, 16, 20)
+    assert torch.equal(compiled, Unpad()(x)["kept"])
+    assert not hasattr(torch.Tensor, "__round__")  # added while tracing only
+
+
+@pytest.mark.parametrize("value", [2.5, 3.5, -0.5, 1.23456789, 7.0])
+def test_traceable_round_is_pythons(value):
+    assert float(_round(torch.tensor(value, dtype=torch.float64))) == round(value)
+    assert float(_round(torch.tensor(value, dtype=torch.float64), 3)) == round(value, 3)
 
 
 @pytest.mark.parametrize(

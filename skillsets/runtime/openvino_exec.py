@@ -156,6 +156,20 @@ def _avg_pool2d(input: Any, kernel_size: Any, stride: Any = None, padding: Any =
                                    count_include_pad, divisor_override)
 
 
+def _round(self: Any, ndigits: int | None = None) -> Any:
+    """Python's `round()` of a tensor, which `torch.Tensor` does not define (no `__round__`).
+
+    Under tracing a size is a 0-d tensor, so arithmetic on sizes that eager code does on ints
+    meets `round()`: LLaVA-NeXT's `unpad_image` computes `int(round(height * scale, 7))`
+    from the traced feature map's shape. `torch.round` with `decimals` is the same rounding
+    (half to even, as Python's); the `int()` around it then bakes the value into the trace,
+    which `OpenVinoExecutor`'s checks for kept sizes handle.
+    """
+    import torch
+
+    return torch.round(self) if ndigits is None else torch.round(self, decimals=ndigits)
+
+
 #: torch functions that OpenVINO's PyTorch frontend cannot convert (or converts only for some
 #: inputs), replaced while tracing by equivalents made of ops it can (`traceable_ops`). The
 #: compiled model is then compared with the unpatched torch model by validation, so a
@@ -166,6 +180,9 @@ TRACEABLE_REPLACEMENTS: dict[str, Any] = {
 #: The same for `torch.nn.functional` (its `unfold` is im2col, not `Tensor.unfold`).
 TRACEABLE_FUNCTIONAL: dict[str, Any] = {"avg_pool2d": _avg_pool2d}
 
+#: Methods `torch.Tensor` lacks that traced code needs, added while tracing only.
+TRACEABLE_ADDED: dict[str, Any] = {"__round__": _round}
+
 _PATCH_LOCK = threading.Lock()
 
 
@@ -174,7 +191,7 @@ def traceable_ops() -> Iterator[None]:
     """Within the block, `torch.histc`/`Tensor.histc`, `Tensor.unfold` (and the other
     `TRACEABLE_REPLACEMENTS`, and `TRACEABLE_FUNCTIONAL` in `torch.nn.functional`) are the
     traceable equivalents, so `torch.jit.trace` records ops
-    OpenVINO converts.
+    OpenVINO converts; `TRACEABLE_ADDED` methods exist on `torch.Tensor`.
 
     Patching torch's module attributes is process-wide, so conversions hold a lock; the
     originals are restored on exit, also when the conversion raises.
@@ -186,14 +203,19 @@ def traceable_ops() -> Iterator[None]:
         saved = [(owner, name, getattr(owner, name)) for name in TRACEABLE_REPLACEMENTS
                  for owner in (torch, torch.Tensor) if hasattr(owner, name)]
         saved += [(functional, name, getattr(functional, name)) for name in TRACEABLE_FUNCTIONAL]
+        added = [name for name in TRACEABLE_ADDED if not hasattr(torch.Tensor, name)]
         try:
             for owner, name, _ in saved:
                 table = TRACEABLE_FUNCTIONAL if owner is functional else TRACEABLE_REPLACEMENTS
                 setattr(owner, name, table[name])
+            for name in added:
+                setattr(torch.Tensor, name, TRACEABLE_ADDED[name])
             yield
         finally:
             for owner, name, original in saved:
                 setattr(owner, name, original)
+            for name in added:
+                delattr(torch.Tensor, name)
 
 
 def conversion_cause(exc: BaseException) -> str:
