@@ -478,18 +478,24 @@ class OpenVinoSeq2Seq:
         logits = self.step(start, outputs, prepared.get("attention_mask"))
         return {"logits": logits, "encoder_last_hidden_state": states}
 
-    def generate(self, prepared: dict[str, Any], generate_kwargs: dict[str, Any]) -> Any:
+    def generate(self, prepared: dict[str, Any], generate_kwargs: dict[str, Any],
+                 use_cache: bool | None = None) -> Any:
         """Greedy generation: the model class's own generate() over the compiled parts.
 
-        With `kv_cache`, the first step runs the decoder without past on generate()'s start ids
-        and each later one the decoder with past on the new token; without, every step hands
-        the whole decoder prefix to the decoder without past (`use_cache=False`).
+        With the cache (`use_cache`; None: `kv_cache`), the first step runs the decoder without
+        past on generate()'s start ids and each later one the decoder with past on the new
+        token; without, every step hands the whole decoder prefix to the decoder without past.
+
+        Raises:
+            ValueError: the cache was asked for where there is no decoder with past.
         """
         import torch
 
+        cached = self.kv_cache if use_cache is None else use_cache
+        if cached and not self.kv_cache:
+            raise ValueError(f"no decoder with past to decode with: {self.kv_cache_reason}")
         with torch.inference_mode():
-            return self._generator.generate(**prepared, **generate_kwargs,
-                                            use_cache=self.kv_cache)
+            return self._generator.generate(**prepared, **generate_kwargs, use_cache=cached)
 
     def _cached_step(self, decoder_input_ids: Any, encoder_outputs: Any, attention_mask: Any,
                      cache: Any) -> Any:
