@@ -123,15 +123,18 @@ def test_a_decoder_with_past_that_disagrees_with_the_whole_prefix_is_caught(skil
 
 @needs_openvino
 def test_a_decoder_with_past_that_fails_its_check_is_not_used():
-    """Switch Transformers' decoder traces keep a size of their example (measured: the decoder
-    with past 0.229 off relative while torch's own cached step agrees to 1e-7; in a validation
-    process, the decoder without past returning 1 position for 5). The check at load catches
-    it: the skill decodes without past, says why, and its tokens are torch's uncached ones."""
-    skill = openvino_skill("switch_transformers")
+    """FSMT's decoder with past is 0.0305 off its whole prefix (relative to the largest logit)
+    at past length 1, where torch's own cached step is 0.00102 off: the check at load catches
+    it, so the skill decodes without past, says why, and its tokens are torch's uncached
+    ones."""
+    skill = openvino_skill("fsmt")
     ov = skill._openvino
     cached, reason = skill.kv_cache
     assert cached is False and ov.decoder_with_past is None
-    assert "a trace that keeps a size of its example" in reason
+    assert "differs from the whole prefix's" in reason and "at past length 1" in reason
+    with pytest.raises(ValueError, match="no decoder with past"):
+        ov.generate(skill.prepare(skill.example_inputs(1)), skill._generate_kwargs(),
+                    use_cache=True)
     prepared = skill.prepare(skill.example_inputs(1))
     compiled = skill.run(prepared)
     reference = skill.torch_run(prepared, use_cache=False)
