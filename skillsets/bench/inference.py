@@ -219,7 +219,8 @@ def _generation(
     cached, why = skill.kv_cache
     out.notes.append(
         f"batch {batch_size}: {new_tokens} new tokens per sequence; decode {decode_ms:.3f} ms, "
-        f"the median of generate - prefill over {prefill.n} interleaved pairs; "
+        f"the median of generate - prefill over {prefill.n} interleaved pairs (their generate "
+        f"p50 {paired.second.p50:.3f} ms, prefill p50 {prefill.p50:.3f} ms); "
         + ("each step after the first reuses past keys and values" if cached else
            f"no KV cache: {why or 'the model decodes without one'}")
     )
