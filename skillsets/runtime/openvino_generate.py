@@ -135,6 +135,18 @@ def _kv_outputs(cache: Any, new: int | None) -> dict[str, list[Any]]:
     return {k: [t.transpose(1, 2) for t in v] for k, v in out.items()}
 
 
+def _cache_inputs(cache: Any) -> dict[str, Any]:
+    """The decoder with past's cache inputs (`_past_input`) from an `EncoderDecoderCache`:
+    every layer's keys and values as the cache holds them, (batch, heads, sequence, head dim)."""
+    inputs = {}
+    for i, (own, cross) in enumerate(zip(cache.self_attention_cache.layers,
+                                         cache.cross_attention_cache.layers, strict=True)):
+        for kind, tensor in zip(_KV, (own.keys, own.values, cross.keys, cross.values),
+                                strict=True):
+            inputs[_past_input(kind, i)] = tensor
+    return inputs
+
+
 class _DecoderStep:
     """The model as one decoder step: (prefix ids, encoder output fields[, encoder mask]) ->
     logits, the fields put back into the encoder's own output type.
@@ -269,7 +281,7 @@ class OpenVinoSeq2Seq:
         prefix = torch.full((batch, _TRACE_PREFIX), decoder_start, dtype=torch.long)
         #: Whether later steps run the decoder with past (`decoder_with_past`), and why not.
         self.kv_cache = False
-        self.kv_cache_reason: str | None = self._torch_cache_problem(reference)
+        self.kv_cache_reason, vocab = self._torch_cache_problem(reference)
         self.decoder = None
         if self.kv_cache_reason is None:
             try:
@@ -280,7 +292,7 @@ class OpenVinoSeq2Seq:
             self.decoder = self._convert_step(prefix, cached=False)
         self.decoder_with_past: OpenVinoExecutor | None = None
         if self.kv_cache_reason is None:
-            self._compile_with_past(reference)
+            self._compile_with_past(reference, vocab)
         self.execution_precision = self.encoder.execution_precision
         parts = [p for p in (self.encoder, self.decoder, self.decoder_with_past) if p]
         self.weight_memory = sum(p.weight_memory for p in parts)
@@ -297,9 +309,11 @@ class OpenVinoSeq2Seq:
         example = {"decoder_input_ids": ids, **self._mask, **self._fields, **(past or {})}
         return OpenVinoExecutor(step, example, frozenset(), self.precision)
 
-    def _torch_cache_problem(self, reference: Any) -> str | None:
+    def _torch_cache_problem(self, reference: Any) -> tuple[str | None, int]:
         """Why the torch decoder's cache cannot pass through the compiled decoders (None: it
-        can), from one torch decoder pass with `use_cache=True` on the encoder's example."""
+        can), from one torch decoder pass with `use_cache=True` on the encoder's example, and
+        the width of that pass's logits (0 where it failed): the token ids the check at load
+        may draw."""
         import torch
 
         batch = reference.last_hidden_state.shape[0]
@@ -309,26 +323,24 @@ class OpenVinoSeq2Seq:
                 out = self.model(decoder_input_ids=ids, encoder_outputs=reference,
                                  use_cache=True, **self._mask)
         except Exception as exc:  # noqa: BLE001 - a decoder that cannot cache says so; it is data
-            return f"its torch decoder fails with use_cache=True: {type(exc).__name__}: {exc}"
-        return _cache_problem(self.model, getattr(out, "cache", None))
+            return (f"its torch decoder fails with use_cache=True: {type(exc).__name__}: {exc}",
+                    0)
+        return _cache_problem(self.model, getattr(out, "cache", None)), out.logits.shape[-1]
 
-    def _compile_with_past(self, reference: Any) -> None:
+    def _compile_with_past(self, reference: Any, vocab: int) -> None:
         """Convert the decoder with past, traced at `_TRACE_PAST` cached positions from the torch
-        decoder, and check it against the decoder without past (`_past_differs`); set
-        `kv_cache`, or `kv_cache_reason` where either fails."""
+        decoder, and check it against the decoder without past (`_past_differs`) on token ids
+        below `vocab`; set `kv_cache`, or `kv_cache_reason` where either fails."""
         import torch
 
         batch = reference.last_hidden_state.shape[0]
         generator = torch.Generator().manual_seed(0)
-        vocab = self.decoder({"decoder_input_ids": torch.full(
-            (batch, 1), self.decoder_start, dtype=torch.long), **self._mask, **self._fields}
-        )["logits"].shape[-1]
         ids = torch.randint(0, vocab, (batch, _CHECK_PREFIX), generator=generator)
         ids[:, 0] = self.decoder_start
         with torch.no_grad():
             torch_out = self.model(decoder_input_ids=ids[:, :_TRACE_PAST],
                                    encoder_outputs=reference, use_cache=True, **self._mask)
-        past = self._past_inputs(_kv_outputs(torch_out.cache, None))
+        past = _cache_inputs(torch_out.cache)
         try:
             with_past = self._convert_step(ids[:, _TRACE_PAST:_TRACE_PAST + 1], cached=True,
                                            past=past)
@@ -512,14 +524,9 @@ class OpenVinoSeq2Seq:
                 crosses.update(keys.transpose(1, 2), values.transpose(1, 2), i)
                 cache.is_updated[i] = True
         else:
-            past = {_past_input(kind, i): layer
-                    for i, (cached, cross) in enumerate(zip(selves.layers, crosses.layers,
-                                                            strict=True))
-                    for kind, layer in zip(_KV, (cached.keys, cached.values, cross.keys,
-                                                 cross.values), strict=True)}
             assert self.decoder_with_past is not None  # kv_cache
-            out = self.decoder_with_past(
-                {"decoder_input_ids": decoder_input_ids, **mask, **fields, **past})
+            out = self.decoder_with_past({"decoder_input_ids": decoder_input_ids, **mask,
+                                          **fields, **_cache_inputs(cache)})
         for i, (keys, values) in enumerate(zip(out["self_keys"], out["self_values"],
                                                strict=True)):
             selves.update(keys.transpose(1, 2), values.transpose(1, 2), i)
